@@ -1,0 +1,230 @@
+/*
+ * cfg.h — the configuration model of closeloopd and its YAML loader.
+ *
+ * The loader (cfg.c, libyaml event parser) turns one YAML file into a plain,
+ * fully checked struct cl_config: names are resolved to indexes (skills,
+ * territories, targets) so the router never looks anything up by string, and
+ * every error names file:line and what is wrong. A config is immutable once
+ * loaded; a reload builds a new one. docs/config.md is the reference.
+ */
+#ifndef CL_CFG_H
+#define CL_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CFG_MAX_SKILLS 64  /* skills are a uint64_t mask */
+#define CFG_MAX_STEPS 8    /* steps per routing plan */
+#define CFG_MAX_PROF 5     /* proficiency 1..5; 0 = lacks the skill */
+#define CFG_ID_MAX 128     /* ids and names, bytes */
+#define CFG_MAX_TARGETS (1u << 20)
+
+enum cfg_kind {
+	CFG_KIND_REP = 1,
+	CFG_KIND_PARTNER = 2,
+};
+
+/* Which targets a plan step may use. */
+enum cfg_set {
+	CFG_SET_ANY = 0,
+	CFG_SET_REPS = 1,
+	CFG_SET_PARTNERS = 2,
+};
+
+/* Which territory a plan step looks in, relative to the caller's. */
+enum cfg_scope {
+	CFG_SCOPE_CALLER = 0, /* the caller's territory */
+	CFG_SCOPE_UP = 1,     /* `up` levels above it (parent = 1) */
+	CFG_SCOPE_ROOT = 2,   /* the top of the caller's territory tree */
+	CFG_SCOPE_ANY = 3,    /* every territory */
+	CFG_SCOPE_NAMED = 4,  /* one fixed territory (`territory_id`) */
+};
+
+/* Which of the call's required skills a step insists on. */
+enum cfg_skills {
+	CFG_SKILLS_ALL = 0,   /* every required skill (and language) */
+	CFG_SKILLS_FIRST = 1, /* only the first required skill (product line) */
+	CFG_SKILLS_NONE = 2,  /* any target of the set */
+};
+
+enum cfg_strategy {
+	CFG_STRAT_LONGEST_IDLE = 0,
+	CFG_STRAT_FEWEST_CALLS,
+	CFG_STRAT_ROUND_ROBIN,
+	CFG_STRAT_TOP_DOWN,
+	CFG_STRAT_RANDOM,
+	CFG_STRAT_PROFICIENCY_FIRST,
+	CFG_STRAT_WEIGHTED_SHARE,
+	CFG_STRAT_PERFORMANCE_WEIGHTED,
+	CFG_STRAT_COUNT
+};
+
+enum cfg_action {
+	CFG_ACTION_ROUTE = 0,    /* wait for a target of the set */
+	CFG_ACTION_REJECT = 1,   /* reject the call (RejectCall PLAN) */
+	CFG_ACTION_CALLBACK = 2, /* reject with a callback offer (RejectCall CALLBACK) */
+};
+
+struct cfg_territory {
+	char *name;
+	int parent;          /* index into cl_config.territories, -1 = none */
+	char *timezone;      /* IANA name, informational for now; may be NULL */
+	char **postal;       /* postal-code prefixes (digits/letters) */
+	size_t n_postal;
+	char **phone;        /* E.164 prefixes, with the leading '+' */
+	size_t n_phone;
+	int line;            /* where it was defined */
+};
+
+/* Service levels a partner agreed to (0 = not set). */
+struct cfg_contract {
+	uint32_t answer_ms;        /* target average speed of answer */
+	double max_abandon;        /* 0..1 */
+	double min_closure;        /* 0..1 */
+	double min_satisfaction;   /* 0..5 */
+	double commission_pct;     /* of order value */
+	double lead_fee;           /* per qualified lead */
+};
+
+struct cfg_target {
+	char *id;
+	char *name;                /* display name; defaults to id */
+	enum cfg_kind kind;
+	int *territories;          /* indexes; served with their whole subtree */
+	size_t n_territories;
+	uint64_t skills;           /* mask of skills held */
+	uint8_t prof[CFG_MAX_SKILLS]; /* level per skill, 0 = lacks */
+	uint32_t capacity;         /* concurrent calls: rep 1, partner seats */
+	char *sip_uri;             /* where the PBX sends the call; may be NULL for reps */
+	char *token;               /* partner's own Hello token; NULL for reps */
+	double share;              /* weighted-share weight, > 0 (default 1) */
+	double closure_rate;       /* prior closure rate 0..1 (default 0.5) */
+	struct cfg_contract contract;
+	uint32_t wrapup_ms;        /* after each call; default router.wrapup_ms */
+	bool auto_ready;           /* READY at start without a login (partners default) */
+	bool needs_accept;         /* RouteCall only after OfferAccept (default false) */
+	int line;
+};
+
+struct cfg_match {
+	char **dialed;             /* dialed-number prefixes; empty = any */
+	size_t n_dialed;
+	char **segments;           /* exact segments; empty = any */
+	size_t n_segments;
+	uint64_t skills_any;       /* call requires one of these; 0 = any */
+	int *territories;          /* caller's territory or an ancestor; empty = any */
+	size_t n_territories;
+};
+
+struct cfg_step {
+	enum cfg_action action;
+	enum cfg_set set;
+	enum cfg_scope scope;
+	int up;                    /* CFG_SCOPE_UP: levels, >= 1 */
+	int territory;             /* CFG_SCOPE_NAMED: index */
+	enum cfg_skills skills;
+	uint8_t min_prof;          /* minimum level in every insisted skill, 1..5 */
+	enum cfg_strategy strategy;
+	uint32_t timeout_ms;       /* before the next step; 0 = wait forever */
+	char *reason;              /* reject/callback text; may be NULL */
+};
+
+struct cfg_plan {
+	char *name;
+	struct cfg_match match;    /* all given conditions must hold */
+	struct cfg_step steps[CFG_MAX_STEPS];
+	size_t n_steps;
+	int line;
+};
+
+struct cfg_redis {
+	bool enabled;              /* default true */
+	char *host;                /* default 127.0.0.1 */
+	uint16_t port;             /* default 6379 */
+	char *unix_path;           /* when set, used instead of host:port */
+	char *user;                /* ACL user; may be NULL */
+	char *password;            /* may be NULL */
+	uint32_t db;
+	char *prefix;              /* key prefix, default "cl:" */
+	uint32_t stream_maxlen;    /* approximate MAXLEN of the event stream */
+	uint32_t call_ttl_s;       /* TTL of a call hash after the call ends */
+	uint32_t max_inflight;     /* commands sent and not yet answered */
+	uint32_t buffer_events;    /* kept in memory while Redis is away */
+	char *journal;             /* spill file past buffer_events; NULL = none */
+	uint32_t snapshot_ms;      /* totals hash period */
+};
+
+struct cl_config {
+	char *path;
+
+	/* engine: */
+	char *listen;              /* "host:port" of the protocol listener */
+	char *http;                /* "host:port" of the HTTP API; NULL = off */
+	char *log_level;           /* error|warn|info|debug */
+
+	/* limits: */
+	uint32_t max_frame;        /* bytes, default 65536 */
+	uint32_t max_calls;        /* live calls, default 200000 */
+	uint32_t max_queue;        /* waiting calls per queue, default 10000 */
+	uint32_t max_sessions;     /* connections, default 1024 */
+	uint32_t read_timeout_ms;  /* idle peer cut, default 120000; 0 = none */
+	uint32_t write_timeout_ms; /* stuck writer cut, default 10000 */
+	uint32_t max_output;       /* bytes queued to one peer, default 8 MiB */
+
+	/* router: */
+	uint32_t ring_timeout_ms;  /* reservation answer deadline, default 20000 */
+	uint32_t max_misses;       /* no-answers in a row before not-ready, default 3 */
+	uint32_t miss_pause_ms;    /* a target that missed rests this long, default 2000 */
+	uint32_t wrapup_ms;        /* default wrap-up, default 0 */
+	uint64_t random_seed;      /* 0 = from the clock */
+
+	/* auth: tokens per role (index = Role enum of the protocol) */
+	char **tokens[6];
+	size_t n_tokens[6];
+
+	char *skills[CFG_MAX_SKILLS];
+	size_t n_skills;
+
+	struct cfg_territory *territories;
+	size_t n_territories;
+	int default_territory;     /* index or -1 */
+
+	struct cfg_target *targets; /* reps and partners, in file order */
+	size_t n_targets;
+
+	struct cfg_plan *plans;    /* first match wins; a plan without match matches all */
+	size_t n_plans;
+
+	struct cfg_redis redis;
+};
+
+/*
+ * Load and check path. On success returns 0 and *out (caller frees with
+ * cl_config_free). On failure returns -1, *out untouched, and err holds
+ * "path:line: what is wrong" (NUL-terminated, truncated to errlen).
+ */
+int cl_config_load(const char *path, struct cl_config **out, char *err, size_t errlen);
+
+/* Same, from a string (tests); name is used in error messages. */
+int cl_config_load_string(const char *yaml, const char *name, struct cl_config **out,
+			  char *err, size_t errlen);
+
+/* NULL does nothing. */
+void cl_config_free(struct cl_config *cfg);
+
+/* Index of a name, or -1. Linear: used at load and for rare lookups only. */
+int cl_config_skill(const struct cl_config *cfg, const char *name);
+int cl_config_territory(const struct cl_config *cfg, const char *name);
+int cl_config_target(const struct cl_config *cfg, const char *id);
+
+const char *cl_strategy_name(enum cfg_strategy s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CL_CFG_H */

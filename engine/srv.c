@@ -1,0 +1,1 @@
+/* srv.c — placeholder until the module lands. */

@@ -1,0 +1,1 @@
+/* terr.c — placeholder until the module lands. */
