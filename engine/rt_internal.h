@@ -1,0 +1,154 @@
+/*
+ * rt_internal.h — the router's data structures, shared by rt.c (call and
+ * target lifecycle) and rt_queue.c (queues, membership, strategy keys).
+ * Engine-private: nothing outside rt*.c includes it.
+ */
+#ifndef CL_RT_INTERNAL_H
+#define CL_RT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uthash.h>
+
+#include "cfg.h"
+#include "rt.h"
+#include "rt_heap.h"
+
+struct event;
+
+/* Identity of a queue: every plan step of every call maps onto one. */
+struct rt_qkey {
+	int32_t terr;      /* territory index, -1 = any */
+	uint8_t set;       /* enum cfg_set */
+	uint8_t min_prof;  /* 1..5 */
+	uint8_t strategy;  /* enum cfg_strategy */
+	uint8_t pad;       /* zero: the key is hashed as bytes */
+	uint64_t mask;     /* skills every member holds */
+};
+
+struct rt_queue {
+	struct rt_qkey key;
+	UT_hash_handle hh;
+	char *name;
+	struct rt_heap avail;   /* available members, by the strategy's key */
+	struct rt_heap wait;    /* waiting calls, by priority then age */
+	uint32_t n_members;
+	uint32_t idx;           /* position in rt->queues_v */
+};
+
+/* A target's membership of one queue. */
+struct rt_member {
+	struct rt_hnode hn;     /* in q->avail while the target is available */
+	struct rt_queue *q;
+	struct rt_target *t;
+};
+
+struct rt_target {
+	const struct cfg_target *cfg;
+	struct rt *rt;
+	uint32_t idx;
+	UT_hash_handle hh;      /* by cfg->id */
+	enum rt_target_state state; /* LOGGED_OUT, READY or NOT_READY */
+	char reason[64];
+	uint32_t active;        /* seats held: reserved + connected + wrap-up */
+	uint32_t wrapping;      /* seats in wrap-up */
+	uint32_t misses;        /* consecutive no-answers */
+	bool paused;            /* resting after a miss */
+	bool draining;
+	bool in_avail;          /* its members are in the avail heaps */
+	uint32_t mark;          /* queue-build stamp (dedupe) */
+	uint64_t offered, answered;
+	uint64_t last_offer_seq;
+	uint64_t idle_since;    /* monotonic ms: ready, seat freed or last offer */
+	uint64_t since_wall, last_end_wall;
+	double weight_share;    /* > 0 */
+	double score;           /* performance: closure x proficiency x penalty */
+	void *session;
+	struct event *pause_ev;
+	struct rt_member **mem; /* nodes live in the router's slabs */
+	uint32_t n_mem, cap_mem;
+	struct rt_call *seats;  /* calls holding a seat (list via seat_next/prev) */
+};
+
+/* A call's place in one queue's wait heap. */
+struct rt_wait {
+	struct rt_hnode hn;
+	struct rt_queue *q;
+	struct rt_call *c;
+};
+
+struct rt_call {
+	UT_hash_handle hh;      /* by id, while live (not in wrap-up) */
+	char *id, *caller, *dialed, *postal, *segment; /* in the same allocation */
+	uint64_t mask;          /* required skills incl. language */
+	int first_skill;        /* the first named skill, -1 = none */
+	uint32_t priority;
+	int terr;
+	const struct cfg_plan *plan;
+	uint32_t step;
+	enum rt_call_state state;
+	struct rt_wait w[CFG_MAX_STEPS]; /* w[s].q: queue of step s, NULL = skipped */
+	uint32_t n_wait;
+	struct rt_target *target;
+	uint64_t resv_id;
+	bool needs_accept, accepted, routed;
+	uint32_t misses;
+	uint64_t seq;           /* offer order: age key */
+	uint64_t offered_mono;
+	uint64_t offered_wall, answered_wall, ended_wall;
+	void *owner;
+	uint64_t owner_seq;
+	struct event *tmo;      /* step, ring or wrap-up deadline */
+	struct rt_call *seat_next, *seat_prev;
+	bool in_table;
+	struct rt *rt;
+};
+
+struct rt {
+	struct event_base *base;
+	const struct cl_config *cfg;
+	const struct terr_index *ti;
+	struct rt_hooks hooks;
+	void *hook_arg;
+
+	struct rt_target *targets;      /* array, cfg order */
+	uint32_t n_targets;
+	struct rt_target *by_id;        /* uthash head */
+	uint32_t **serving;             /* per territory: target indexes serving it */
+	uint32_t *n_serving;
+	uint32_t **children;            /* per territory: child territories */
+	uint32_t *n_children;
+	struct skill_ent *skills_by_name;
+
+	struct rt_queue *queues;        /* uthash head */
+	struct rt_queue **queues_v;     /* all queues, creation order */
+	uint32_t n_queues, cap_queues;
+	uint32_t mark;
+	struct member_slab *member_slabs;
+
+	struct rt_call *calls;          /* uthash head: live calls */
+	uint32_t n_live;
+	uint32_t n_waiting;
+	uint64_t call_seq, resv_seq, offer_seq;
+	uint64_t rng;
+	double avg_handle_ms;           /* EWMA, for the estimated wait */
+
+	struct rt_stats st;
+};
+
+/* ---- rt_queue.c ---- */
+uint64_t rt_now_mono(const struct rt *rt);
+uint64_t rt_now_wall(const struct rt *rt);
+uint64_t rt_rand(struct rt *rt);
+
+/* Queue for key (created, with its members, on first use); NULL on ENOMEM. */
+struct rt_queue *rt_queue_get(struct rt *rt, const struct rt_qkey *key);
+void rt_queues_free(struct rt *rt);
+/* Put every member of t in its avail heap, or re-key them if already there. */
+int rt_target_avail_insert(struct rt *rt, struct rt_target *t);
+void rt_target_avail_remove(struct rt *rt, struct rt_target *t);
+/* Best waiting call among t's queues, or NULL. */
+struct rt_call *rt_target_best_waiting(const struct rt_target *t);
+
+#endif /* CL_RT_INTERNAL_H */
