@@ -2,9 +2,11 @@
  * rt.c — the router's call and target lifecycle (see rt.h for the model).
  *
  * Two invariants keep every decision a heap operation:
- * 1. A target is in its queues' avail heaps exactly when it could take a call
- *    (READY, not paused or draining, a free seat). target_sync() restores
- *    this after anything that changes one of those conditions or its keys.
+ * 1. A target that could take a call (READY, not paused or draining, a free
+ *    seat) is listed in every one of its queues' avail heaps with current
+ *    keys; target_sync() restores this after anything that changes those
+ *    conditions or keys. A target that cannot may stay listed until a pick
+ *    pops it (lazy deletion, rt_queue.c).
  * 2. No queue holds both a waiting call and an available member: a call
  *    entering a queue takes its best available member if there is one, and a
  *    target becoming available takes the best waiting call among its queues
@@ -85,21 +87,13 @@ static void target_changed(struct rt *rt, struct rt_target *t)
 
 /* ----------------------------------------------------------------- targets */
 
-static bool target_available(const struct rt_target *t)
-{
-	return t->state == RT_TARGET_READY && !t->paused && !t->draining &&
-	       t->active < t->cfg->capacity;
-}
+#define target_available rt_target_available
 
-/* Invariant 1: heaps follow availability and keys. */
+/* Invariant 1: an available target is listed, with current keys. */
 static void target_sync(struct rt *rt, struct rt_target *t)
 {
-	if (target_available(t)) {
-		if (rt_target_avail_insert(rt, t) < 0)
-			CL_LOG_ERROR("target %s: out of memory indexing it", t->cfg->id);
-	} else if (t->in_avail) {
-		rt_target_avail_remove(rt, t);
-	}
+	if (target_available(t) && rt_target_avail_insert(rt, t) < 0)
+		CL_LOG_ERROR("target %s: out of memory indexing it", t->cfg->id);
 }
 
 static void reserve(struct rt *rt, struct rt_call *c, struct rt_target *t);
@@ -108,7 +102,7 @@ static void reserve(struct rt *rt, struct rt_call *c, struct rt_target *t);
 static void target_refresh(struct rt *rt, struct rt_target *t)
 {
 	while (target_available(t)) {
-		struct rt_call *c = rt_target_best_waiting(t);
+		struct rt_call *c = rt_target_best_waiting(rt, t);
 		if (!c)
 			break;
 		reserve(rt, c, t);
@@ -144,6 +138,7 @@ static void pause_cb(evutil_socket_t fd, short what, void *arg)
 	struct rt *rt = t->rt;
 	(void)fd;
 	(void)what;
+	rt_tick(rt);
 	t->paused = false;
 	target_refresh(rt, t);
 }
@@ -214,8 +209,7 @@ static void call_free(struct rt *rt, struct rt_call *c)
 		c->in_table = false;
 		rt->n_live--;
 	}
-	if (c->tmo)
-		event_free(c->tmo);
+	event_del(c->tmo);
 	free(c);
 }
 
@@ -285,22 +279,9 @@ static void reserve(struct rt *rt, struct rt_call *c, struct rt_target *t)
 		if (rt->hooks.route)
 			rt->hooks.route(rt->hook_arg, c);
 	}
-	if (t->active == t->cfg->capacity && rt->hooks.status)
+	if (t->active == t->capacity && rt->hooks.status)
 		rt->hooks.status(rt->hook_arg, t);
 	arm(c, rt->cfg->ring_timeout_ms);
-}
-
-/* The member a queue would give a call now, or NULL. Random picks a uniform
- * element of the avail heap's array (random keys would favour the target
- * freed last); every other strategy takes the heap's top. */
-static struct rt_target *queue_pick(struct rt *rt, const struct rt_queue *q)
-{
-	if (!q->avail.n)
-		return NULL;
-	const struct rt_hnode *h = q->key.strategy == CFG_STRAT_RANDOM
-					   ? q->avail.a[rt_rand(rt) % q->avail.n]
-					   : q->avail.a[0];
-	return ((const struct rt_member *)h)->t;
 }
 
 /* Resolve the queue of a route step for c; false when the step cannot apply
@@ -369,7 +350,7 @@ static int call_enter_step(struct rt *rt, struct rt_call *c, uint32_t from)
 		struct rt_queue *q = rt_queue_get(rt, &k);
 		if (!q || q->n_members == 0)
 			continue; /* nobody can ever serve it: skip */
-		struct rt_target *t = queue_pick(rt, q);
+		struct rt_target *t = rt_queue_pick(rt, q);
 		if (!t && q->wait.n >= rt->cfg->max_queue) {
 			full = true;
 			continue;
@@ -405,7 +386,7 @@ static void call_requeue(struct rt *rt, struct rt_call *c)
 {
 	c->state = RT_CALL_QUEUED;
 	for (uint32_t s = 0; s <= c->step; s++) {
-		struct rt_target *t = c->w[s].q ? queue_pick(rt, c->w[s].q) : NULL;
+		struct rt_target *t = c->w[s].q ? rt_queue_pick(rt, c->w[s].q) : NULL;
 		if (t) {
 			reserve(rt, c, t);
 			return;
@@ -510,6 +491,7 @@ static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct rt *rt = c->rt;
 	(void)fd;
 	(void)what;
+	rt_tick(rt);
 
 	switch (c->state) {
 	case RT_CALL_QUEUED: {
@@ -545,6 +527,8 @@ struct rt *rt_new(struct event_base *base, const struct cl_config *cfg,
 	if (hooks)
 		rt->hooks = *hooks;
 	rt->hook_arg = hook_arg;
+	rt->event_size = (event_get_struct_event_size() + 15) & ~(size_t)15;
+	rt_tick(rt);
 	rt->rng = cfg->random_seed ? cfg->random_seed : rt_now_mono(rt) | 1;
 
 	size_t nt = cfg->n_territories;
@@ -588,12 +572,12 @@ struct rt *rt_new(struct event_base *base, const struct cl_config *cfg,
 		t->cfg = &cfg->targets[i];
 		t->idx = i;
 		t->rt = rt;
+		t->capacity = t->cfg->capacity ? t->cfg->capacity : 1;
 		t->state = t->cfg->auto_ready ? RT_TARGET_READY : RT_TARGET_LOGGED_OUT;
 		t->idle_since = now;
 		t->since_wall = wall;
 		t->weight_share = t->cfg->share > 0 ? t->cfg->share : 1.0;
 		t->score = t->cfg->closure_rate > 0 ? t->cfg->closure_rate : 0.01;
-		t->in_avail = target_available(t); /* no queues yet: nothing to insert */
 		HASH_ADD_KEYPTR(hh, rt->by_id, t->cfg->id, strlen(t->cfg->id), t);
 		for (size_t j = 0; j < t->cfg->n_territories; j++) {
 			int terr = t->cfg->territories[j];
@@ -714,6 +698,7 @@ static const struct cfg_plan *plan_match(const struct rt *rt, const struct rt_ca
 
 int rt_call_offer(struct rt *rt, const struct rt_call_req *req, void *owner, uint64_t owner_seq)
 {
+	rt_tick(rt);
 	if (!valid_str(req->id, true) || !valid_str(req->caller, false) ||
 	    !valid_str(req->dialed, false) || !valid_str(req->postal_code, false) ||
 	    !valid_str(req->segment, false) || !valid_str(req->language, false) ||
@@ -751,10 +736,13 @@ int rt_call_offer(struct rt *rt, const struct rt_call_req *req, void *owner, uin
 		lens[i] = strs[i] ? strlen(strs[i]) : 0;
 		total += lens[i] + 1;
 	}
-	c = calloc(1, sizeof *c + total);
+	/* One allocation: the call, its timer event, its strings. */
+	size_t ev_off = (sizeof *c + 15) & ~(size_t)15;
+	c = calloc(1, ev_off + rt->event_size + total);
 	if (!c)
 		return -RT_ENOMEM;
-	char *p = (char *)(c + 1);
+	c->tmo = (struct event *)((char *)c + ev_off);
+	char *p = (char *)c->tmo + rt->event_size;
 	char **dst[5] = {&c->id, &c->caller, &c->dialed, &c->postal, &c->segment};
 	for (int i = 0; i < 5; i++) {
 		*dst[i] = p;
@@ -763,8 +751,7 @@ int rt_call_offer(struct rt *rt, const struct rt_call_req *req, void *owner, uin
 		p[lens[i]] = '\0';
 		p += lens[i] + 1;
 	}
-	c->tmo = evtimer_new(rt->base, call_timer_cb, c);
-	if (!c->tmo) {
+	if (event_assign(c->tmo, rt->base, -1, 0, call_timer_cb, c) < 0) {
 		free(c);
 		return -RT_ENOMEM;
 	}
@@ -816,6 +803,7 @@ static bool target_matches(const struct rt_call *c, const char *target_id)
 
 int rt_call_answered(struct rt *rt, const char *call_id, const char *target_id, void *owner)
 {
+	rt_tick(rt);
 	struct rt_call *c;
 	int rc = call_lookup(rt, call_id, owner, &c);
 	if (rc < 0)
@@ -837,6 +825,7 @@ int rt_call_answered(struct rt *rt, const char *call_id, const char *target_id, 
 
 int rt_call_no_answer(struct rt *rt, const char *call_id, const char *target_id, void *owner)
 {
+	rt_tick(rt);
 	struct rt_call *c;
 	int rc = call_lookup(rt, call_id, owner, &c);
 	if (rc < 0)
@@ -851,6 +840,7 @@ int rt_call_no_answer(struct rt *rt, const char *call_id, const char *target_id,
 
 int rt_call_ended(struct rt *rt, const char *call_id, void *owner)
 {
+	rt_tick(rt);
 	struct rt_call *c;
 	int rc = call_lookup(rt, call_id, owner, &c);
 	if (rc < 0)
@@ -863,6 +853,7 @@ int rt_call_ended(struct rt *rt, const char *call_id, void *owner)
 
 int rt_call_abandoned(struct rt *rt, const char *call_id, void *owner)
 {
+	rt_tick(rt);
 	struct rt_call *c;
 	int rc = call_lookup(rt, call_id, owner, &c);
 	if (rc < 0)
@@ -875,6 +866,7 @@ int rt_call_abandoned(struct rt *rt, const char *call_id, void *owner)
 
 void rt_owner_gone(struct rt *rt, void *owner)
 {
+	rt_tick(rt);
 	struct rt_call *c, *tmp;
 	if (!owner)
 		return;
@@ -921,6 +913,7 @@ static void revoke_reservations(struct rt *rt, struct rt_target *t, const char *
 
 int rt_target_login(struct rt *rt, const char *target_id, bool ready, void *session)
 {
+	rt_tick(rt);
 	struct rt_target *t;
 	int rc = target_lookup(rt, target_id, &t);
 	if (rc < 0)
@@ -940,6 +933,7 @@ int rt_target_login(struct rt *rt, const char *target_id, bool ready, void *sess
 
 int rt_target_logout(struct rt *rt, const char *target_id)
 {
+	rt_tick(rt);
 	struct rt_target *t;
 	int rc = target_lookup(rt, target_id, &t);
 	if (rc < 0)
@@ -957,6 +951,7 @@ int rt_target_logout(struct rt *rt, const char *target_id)
 
 int rt_target_set_ready(struct rt *rt, const char *target_id, bool ready, const char *reason)
 {
+	rt_tick(rt);
 	struct rt_target *t;
 	int rc = target_lookup(rt, target_id, &t);
 	if (rc < 0)
@@ -995,6 +990,7 @@ int rt_target_set_ready(struct rt *rt, const char *target_id, bool ready, const 
 
 int rt_target_drain(struct rt *rt, const char *target_id, bool drain)
 {
+	rt_tick(rt);
 	struct rt_target *t;
 	int rc = target_lookup(rt, target_id, &t);
 	if (rc < 0)
@@ -1009,6 +1005,7 @@ int rt_target_drain(struct rt *rt, const char *target_id, bool drain)
 
 void rt_session_gone(struct rt *rt, void *session)
 {
+	rt_tick(rt);
 	if (!session)
 		return;
 	/* A scan, but only for sessions that were bound to a target, which the
@@ -1045,6 +1042,7 @@ static int offer_lookup(struct rt *rt, const char *call_id, uint64_t resv, const
 int rt_offer_accept(struct rt *rt, const char *call_id, uint64_t reservation_id,
 		    const char *target_id)
 {
+	rt_tick(rt);
 	struct rt_call *c;
 	int rc = offer_lookup(rt, call_id, reservation_id, target_id, &c);
 	if (rc < 0)
@@ -1066,6 +1064,7 @@ int rt_offer_accept(struct rt *rt, const char *call_id, uint64_t reservation_id,
 int rt_offer_decline(struct rt *rt, const char *call_id, uint64_t reservation_id,
 		     const char *target_id, const char *reason)
 {
+	rt_tick(rt);
 	struct rt_call *c;
 	int rc = offer_lookup(rt, call_id, reservation_id, target_id, &c);
 	if (rc < 0)
@@ -1134,7 +1133,7 @@ void rt_target_info(const struct rt *rt, const struct rt_target *t, struct rt_ta
 		o->state = RT_TARGET_WRAP_UP;
 	o->reason = t->reason;
 	o->active = t->active;
-	o->capacity = t->cfg->capacity;
+	o->capacity = t->capacity;
 	o->misses = t->misses;
 	o->offered = t->offered;
 	o->answered = t->answered;
@@ -1185,7 +1184,7 @@ void rt_foreach_queue(const struct rt *rt, int (*fn)(void *arg, const struct rt_
 			.name = q->name,
 			.territory = q->key.terr < 0 ? "*" : rt->cfg->territories[q->key.terr].name,
 			.waiting = q->wait.n,
-			.available = q->avail.n,
+			.available = rt_queue_available(q),
 			.members = q->n_members,
 		};
 		const struct rt_call *oldest = NULL;

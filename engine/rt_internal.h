@@ -45,30 +45,32 @@ struct rt_member {
 };
 
 struct rt_target {
-	const struct cfg_target *cfg;
-	struct rt *rt;
-	uint32_t idx;
-	UT_hash_handle hh;      /* by cfg->id */
+	/* Hot: read by every pick and reservation. */
 	enum rt_target_state state; /* LOGGED_OUT, READY or NOT_READY */
-	char reason[64];
-	uint32_t active;        /* seats held: reserved + connected + wrap-up */
-	uint32_t wrapping;      /* seats in wrap-up */
-	uint32_t misses;        /* consecutive no-answers */
 	bool paused;            /* resting after a miss */
 	bool draining;
-	bool in_avail;          /* its members are in the avail heaps */
-	uint32_t mark;          /* queue-build stamp (dedupe) */
+	uint32_t active;        /* seats held: reserved + connected + wrap-up */
+	uint32_t capacity;      /* copy of cfg->capacity */
+	uint32_t idx;
+	uint64_t idle_since;    /* monotonic µs: ready, seat freed or last offer */
 	uint64_t offered, answered;
 	uint64_t last_offer_seq;
-	uint64_t idle_since;    /* monotonic ms: ready, seat freed or last offer */
-	uint64_t since_wall, last_end_wall;
-	double weight_share;    /* > 0 */
-	double score;           /* performance: closure x proficiency x penalty */
-	void *session;
-	struct event *pause_ev;
 	struct rt_member **mem; /* nodes live in the router's slabs */
 	uint32_t n_mem, cap_mem;
 	struct rt_call *seats;  /* calls holding a seat (list via seat_next/prev) */
+	const struct cfg_target *cfg;
+	/* Colder. */
+	struct rt *rt;
+	uint32_t wrapping;      /* seats in wrap-up */
+	uint32_t misses;        /* consecutive no-answers */
+	uint32_t mark;          /* queue-build stamp (dedupe) */
+	double weight_share;    /* > 0 */
+	double score;           /* performance: closure x proficiency x penalty */
+	uint64_t since_wall, last_end_wall;
+	void *session;
+	struct event *pause_ev;
+	UT_hash_handle hh;      /* by cfg->id */
+	char reason[64];
 };
 
 /* A call's place in one queue's wait heap. */
@@ -99,7 +101,7 @@ struct rt_call {
 	uint64_t offered_wall, answered_wall, ended_wall;
 	void *owner;
 	uint64_t owner_seq;
-	struct event *tmo;      /* step, ring or wrap-up deadline */
+	struct event *tmo;      /* step, ring or wrap-up deadline; inside this allocation */
 	struct rt_call *seat_next, *seat_prev;
 	bool in_table;
 	struct rt *rt;
@@ -131,15 +133,25 @@ struct rt {
 	uint32_t n_live;
 	uint32_t n_waiting;
 	uint64_t call_seq, resv_seq, offer_seq;
+	uint64_t now_mono, now_wall;    /* read once per entry (rt_tick) */
+	size_t event_size;              /* struct event, allocated inside each call */
 	uint64_t rng;
 	double avg_handle_ms;           /* EWMA, for the estimated wait */
 
 	struct rt_stats st;
 };
 
+static inline bool rt_target_available(const struct rt_target *t)
+{
+	return t->state == RT_TARGET_READY && !t->paused && !t->draining &&
+	       t->active < t->capacity;
+}
+
 /* ---- rt_queue.c ---- */
-uint64_t rt_now_mono(const struct rt *rt);
-uint64_t rt_now_wall(const struct rt *rt);
+/* Read the clocks once per router entry point; rt_now_* return that reading. */
+void rt_tick(struct rt *rt);
+static inline uint64_t rt_now_mono(const struct rt *rt) { return rt->now_mono; }
+static inline uint64_t rt_now_wall(const struct rt *rt) { return rt->now_wall; }
 uint64_t rt_rand(struct rt *rt);
 
 /* Queue for key (created, with its members, on first use); NULL on ENOMEM. */
@@ -147,8 +159,11 @@ struct rt_queue *rt_queue_get(struct rt *rt, const struct rt_qkey *key);
 void rt_queues_free(struct rt *rt);
 /* Put every member of t in its avail heap, or re-key them if already there. */
 int rt_target_avail_insert(struct rt *rt, struct rt_target *t);
-void rt_target_avail_remove(struct rt *rt, struct rt_target *t);
+/* The member q would give a call now (popping stale entries), or NULL. */
+struct rt_target *rt_queue_pick(struct rt *rt, struct rt_queue *q);
+/* Members of q that could take a call now (a scan: views only). */
+uint32_t rt_queue_available(const struct rt_queue *q);
 /* Best waiting call among t's queues, or NULL. */
-struct rt_call *rt_target_best_waiting(const struct rt_target *t);
+struct rt_call *rt_target_best_waiting(const struct rt *rt, const struct rt_target *t);
 
 #endif /* CL_RT_INTERNAL_H */

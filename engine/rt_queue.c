@@ -10,6 +10,11 @@
  * level, and links a member node into each. That costs one pass over the
  * candidates, once per queue; afterwards every decision is a heap operation.
  *
+ * Avail heaps delete lazily: a target that becomes busy stays listed in its
+ * other queues and is popped when a pick meets it at the top, so a
+ * reservation touches one queue, not every queue of the target. A target
+ * that becomes available again re-keys the entries still listed.
+ *
  * Strategies are nothing but the key a member carries in its queue's avail
  * heap (smallest first; k2 always ends in a unique tie-breaker):
  *   longest-idle          k1 = idle since (µs)
@@ -41,20 +46,16 @@ struct member_slab {
 	struct rt_member m[MEMBER_SLAB];
 };
 
-uint64_t rt_now_mono(const struct rt *rt)
+void rt_tick(struct rt *rt)
 {
 	struct timespec ts;
-	(void)rt;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-uint64_t rt_now_wall(const struct rt *rt)
-{
-	struct timespec ts;
-	(void)rt;
+	uint64_t mono = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	/* idle_since keys must grow: two ticks in the same microsecond still
+	 * order the targets freed in them. */
+	rt->now_mono = mono > rt->now_mono ? mono : rt->now_mono + 1;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	rt->now_wall = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* xorshift64*: fast, good enough for tie-breaking and random picks. */
@@ -143,24 +144,36 @@ int rt_target_avail_insert(struct rt *rt, struct rt_target *t)
 		else if (rt_heap_push(&m->q->avail, &m->hn) < 0)
 			return -RT_ENOMEM;
 	}
-	t->in_avail = true;
 	return 0;
 }
 
-void rt_target_avail_remove(struct rt *rt, struct rt_target *t)
+struct rt_target *rt_queue_pick(struct rt *rt, struct rt_queue *q)
 {
-	(void)rt;
-	for (uint32_t i = 0; i < t->n_mem; i++) {
-		struct rt_member *m = t->mem[i];
-		if (rt_hnode_in_heap(&m->hn))
-			rt_heap_remove(&m->q->avail, &m->hn);
+	while (q->avail.n) {
+		struct rt_hnode *h = q->key.strategy == CFG_STRAT_RANDOM
+					     ? q->avail.a[rt_rand(rt) % q->avail.n]
+					     : q->avail.a[0];
+		struct rt_target *t = ((struct rt_member *)h)->t;
+		if (rt_target_available(t))
+			return t;
+		rt_heap_remove(&q->avail, h); /* stale: busy since it was listed */
 	}
-	t->in_avail = false;
+	return NULL;
 }
 
-struct rt_call *rt_target_best_waiting(const struct rt_target *t)
+uint32_t rt_queue_available(const struct rt_queue *q)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < q->avail.n; i++)
+		n += rt_target_available(((const struct rt_member *)q->avail.a[i])->t);
+	return n;
+}
+
+struct rt_call *rt_target_best_waiting(const struct rt *rt, const struct rt_target *t)
 {
 	const struct rt_hnode *best = NULL;
+	if (!rt->n_waiting)
+		return NULL; /* the common case under light load: touch no queue */
 	for (uint32_t i = 0; i < t->n_mem; i++) {
 		const struct rt_hnode *top = rt_heap_top(&t->mem[i]->q->wait);
 		if (top && (!best || rt_hnode_less(top, best)))
@@ -216,7 +229,7 @@ static int add_member(struct rt *rt, struct rt_queue *q, struct rt_target *t)
 	m->t = t;
 	t->mem[t->n_mem++] = m;
 	q->n_members++;
-	if (t->in_avail) {
+	if (rt_target_available(t)) {
 		member_key(rt, m);
 		if (rt_heap_push(&q->avail, &m->hn) < 0)
 			return -RT_ENOMEM;
