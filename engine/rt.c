@@ -189,10 +189,8 @@ static int call_wait(struct rt *rt, struct rt_call *c)
 		struct rt_wait *w = &c->w[s];
 		if (!w->q || rt_hnode_in_heap(&w->hn) || w->q->wait.n >= rt->cfg->max_queue)
 			continue;
-		w->hn.k1 = 100u - c->priority;
-		w->hn.k2 = c->seq;
 		w->c = c;
-		if (rt_heap_push(&w->q->wait, &w->hn) == 0)
+		if (rt_heap_push(&w->q->wait, &w->hn, c, 100u - c->priority, c->seq) == 0)
 			n++;
 	}
 	if (n && !c->n_wait)
@@ -260,7 +258,7 @@ static void reserve(struct rt *rt, struct rt_call *c, struct rt_target *t)
 	c->state = RT_CALL_RESERVED;
 	c->target = t;
 	c->resv_id = ++rt->resv_seq;
-	c->needs_accept = t->cfg->needs_accept;
+	c->needs_accept = t->needs_accept;
 	c->accepted = false;
 	seat_link(t, c);
 	t->offered++;
@@ -473,7 +471,7 @@ static void call_complete(struct rt *rt, struct rt_call *c, enum rt_end end)
 		rt->n_live--;
 	}
 	emit(rt, RT_EV_CALL_ENDED, c, t, end, 0, NULL);
-	uint32_t wrap = t ? t->cfg->wrapup_ms : 0;
+	uint32_t wrap = t ? t->wrapup_ms : 0;
 	if (!wrap) {
 		wrapup_done(rt, c);
 		return;
@@ -536,7 +534,8 @@ struct rt *rt_new(struct event_base *base, const struct cl_config *cfg,
 	rt->n_serving = calloc(nt ? nt : 1, sizeof *rt->n_serving);
 	rt->children = calloc(nt ? nt : 1, sizeof *rt->children);
 	rt->n_children = calloc(nt ? nt : 1, sizeof *rt->n_children);
-	rt->targets = calloc(cfg->n_targets ? cfg->n_targets : 1, sizeof *rt->targets);
+	rt_arena_init(&rt->arena);
+	rt->targets = rt_arena_alloc(&rt->arena, (cfg->n_targets ? cfg->n_targets : 1) * sizeof *rt->targets);
 	if (!rt->serving || !rt->n_serving || !rt->children || !rt->n_children || !rt->targets)
 		goto fail;
 
@@ -572,7 +571,12 @@ struct rt *rt_new(struct event_base *base, const struct cl_config *cfg,
 		t->cfg = &cfg->targets[i];
 		t->idx = i;
 		t->rt = rt;
+		t->id = t->cfg->id;
+		t->mem = t->mem_inline;
+		t->cap_mem = 4;
 		t->capacity = t->cfg->capacity ? t->cfg->capacity : 1;
+		t->wrapup_ms = t->cfg->wrapup_ms;
+		t->needs_accept = t->cfg->needs_accept;
 		t->state = t->cfg->auto_ready ? RT_TARGET_READY : RT_TARGET_LOGGED_OUT;
 		t->idle_since = now;
 		t->since_wall = wall;
@@ -618,7 +622,8 @@ void rt_free(struct rt *rt)
 		struct rt_target *t = &rt->targets[i];
 		if (t->pause_ev)
 			event_free(t->pause_ev);
-		free(t->mem);
+		if (t->mem != t->mem_inline)
+			free(t->mem);
 	}
 	HASH_CLEAR(hh, rt->by_id);
 	struct skill_ent *e, *etmp;
@@ -636,7 +641,7 @@ void rt_free(struct rt *rt)
 	free(rt->n_serving);
 	free(rt->children);
 	free(rt->n_children);
-	free(rt->targets);
+	rt_arena_deinit(&rt->arena);
 	free(rt);
 }
 
@@ -1106,7 +1111,7 @@ void rt_call_info(const struct rt *rt, const struct rt_call *c, struct rt_call_i
 	o->segment = c->segment;
 	o->territory = c->terr >= 0 ? rt->cfg->territories[c->terr].name : "";
 	o->plan = c->plan ? c->plan->name : "";
-	o->target_id = c->target ? c->target->cfg->id : NULL;
+	o->target_id = c->target ? c->target->id : NULL;
 	o->state = c->state;
 	o->step = c->step;
 	o->priority = c->priority;
@@ -1189,7 +1194,7 @@ void rt_foreach_queue(const struct rt *rt, int (*fn)(void *arg, const struct rt_
 		};
 		const struct rt_call *oldest = NULL;
 		for (uint32_t j = 0; j < q->wait.n; j++) {
-			const struct rt_call *c = ((const struct rt_wait *)q->wait.a[j])->c;
+			const struct rt_call *c = q->wait.a[j].item;
 			if (!oldest || c->seq < oldest->seq)
 				oldest = c;
 		}

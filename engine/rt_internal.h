@@ -13,6 +13,7 @@
 
 #include "cfg.h"
 #include "rt.h"
+#include "rt_arena.h"
 #include "rt_heap.h"
 
 struct event;
@@ -29,12 +30,16 @@ struct rt_qkey {
 
 struct rt_queue {
 	struct rt_qkey key;
-	UT_hash_handle hh;
 	char *name;
 	struct rt_heap avail;   /* available members, by the strategy's key */
 	struct rt_heap wait;    /* waiting calls, by priority then age */
 	uint32_t n_members;
 	uint32_t idx;           /* position in rt->queues_v */
+};
+
+struct rt_qslot {
+	uint64_t h; /* 0 = empty */
+	struct rt_queue *q;
 };
 
 /* A target's membership of one queue. */
@@ -45,21 +50,26 @@ struct rt_member {
 };
 
 struct rt_target {
-	/* Hot: read by every pick and reservation. */
+	/* First cache line: everything a pick and a reservation touch. */
 	enum rt_target_state state; /* LOGGED_OUT, READY or NOT_READY */
 	bool paused;            /* resting after a miss */
 	bool draining;
+	bool needs_accept;      /* copies of cfg fields read on every decision */
 	uint32_t active;        /* seats held: reserved + connected + wrap-up */
-	uint32_t capacity;      /* copy of cfg->capacity */
+	uint32_t capacity;
 	uint32_t idx;
+	uint32_t wrapup_ms;
 	uint64_t idle_since;    /* monotonic µs: ready, seat freed or last offer */
-	uint64_t offered, answered;
+	uint64_t offered;
 	uint64_t last_offer_seq;
-	struct rt_member **mem; /* nodes live in the router's slabs */
-	uint32_t n_mem, cap_mem;
 	struct rt_call *seats;  /* calls holding a seat (list via seat_next/prev) */
+	const char *id;         /* cfg->id */
+	/* Second line: re-listing after a call, and the colder rest. */
+	uint64_t answered;
+	struct rt_member **mem; /* mem_inline, or malloc'd past 4; nodes in the arena */
+	uint32_t n_mem, cap_mem;
+	struct rt_member *mem_inline[4];
 	const struct cfg_target *cfg;
-	/* Colder. */
 	struct rt *rt;
 	uint32_t wrapping;      /* seats in wrap-up */
 	uint32_t misses;        /* consecutive no-answers */
@@ -71,7 +81,7 @@ struct rt_target {
 	struct event *pause_ev;
 	UT_hash_handle hh;      /* by cfg->id */
 	char reason[64];
-};
+} __attribute__((aligned(64)));
 
 /* A call's place in one queue's wait heap. */
 struct rt_wait {
@@ -114,7 +124,7 @@ struct rt {
 	struct rt_hooks hooks;
 	void *hook_arg;
 
-	struct rt_target *targets;      /* array, cfg order */
+	struct rt_target *targets;      /* array in the arena, cfg order */
 	uint32_t n_targets;
 	struct rt_target *by_id;        /* uthash head */
 	uint32_t **serving;             /* per territory: target indexes serving it */
@@ -123,17 +133,20 @@ struct rt {
 	uint32_t *n_children;
 	struct skill_ent *skills_by_name;
 
-	struct rt_queue *queues;        /* uthash head */
+	struct rt_qslot *qtab;          /* open-addressing table of queues */
+	uint32_t qtab_mask;
 	struct rt_queue **queues_v;     /* all queues, creation order */
 	uint32_t n_queues, cap_queues;
 	uint32_t mark;
-	struct member_slab *member_slabs;
+	struct rt_arena arena;          /* targets, queues, members, avail heaps */
+	struct rt_target **scratch;     /* queue build: candidate members */
+	uint32_t scratch_cap;
 
 	struct rt_call *calls;          /* uthash head: live calls */
 	uint32_t n_live;
 	uint32_t n_waiting;
 	uint64_t call_seq, resv_seq, offer_seq;
-	uint64_t now_mono, now_wall;    /* read once per entry (rt_tick) */
+	uint64_t now_mono, now_wall;    /* µs (never decreasing) and ms, read by rt_tick */
 	size_t event_size;              /* struct event, allocated inside each call */
 	uint64_t rng;
 	double avg_handle_ms;           /* EWMA, for the estimated wait */

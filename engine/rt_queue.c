@@ -26,36 +26,33 @@
  *   weighted-share        stride scheduling: k1 = (offers + 1) / share
  *   performance-weighted  stride with weight = closure rate x proficiency x
  *                         contract penalty, so volume follows performance
- * Member nodes come from slabs that never move (heaps point into them) and
- * live as long as the router.
+ * Queues, member nodes and the avail heaps (sized once: a queue's members
+ * never change) live in the router's huge-page arena (rt_arena.h) for as
+ * long as the router.
  */
 #include "rt_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+
+#include <event2/event.h>
 
 #include "terr.h"
 
-#define MEMBER_SLAB 4096
-
-struct member_slab {
-	struct member_slab *next;
-	uint32_t used;
-	struct rt_member m[MEMBER_SLAB];
-};
-
 void rt_tick(struct rt *rt)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	uint64_t mono = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-	/* idle_since keys must grow: two ticks in the same microsecond still
-	 * order the targets freed in them. */
-	rt->now_mono = mono > rt->now_mono ? mono : rt->now_mono + 1;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	rt->now_wall = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	/* libevent caches the time once per loop iteration: every event the
+	 * server handles in one read callback shares one clock reading. */
+	struct timeval tv;
+	event_base_gettimeofday_cached(rt->base, &tv);
+	uint64_t us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+	/* idle_since keys must grow even when the clock does not (same cached
+	 * reading, or a step back of the wall clock). */
+	rt->now_mono = us > rt->now_mono ? us : rt->now_mono + 1;
+	rt->now_wall = us / 1000u;
 }
 
 /* xorshift64*: fast, good enough for tie-breaking and random picks. */
@@ -88,48 +85,49 @@ static uint64_t stride(uint64_t offered, double weight)
 	return pass > 1.8e19 ? UINT64_MAX : (uint64_t)pass;
 }
 
-static void member_key(struct rt *rt, struct rt_member *m)
+static void member_key(struct rt *rt, const struct rt_member *m, uint64_t *k1, uint64_t *k2)
 {
 	const struct rt_target *t = m->t;
 	const struct rt_qkey *k = &m->q->key;
 	uint64_t tie = t->idx;
+	(void)rt;
 
 	switch ((enum cfg_strategy)k->strategy) {
 	case CFG_STRAT_ROUND_ROBIN:
-		m->hn.k1 = t->last_offer_seq;
-		m->hn.k2 = tie;
+		*k1 = t->last_offer_seq;
+		*k2 = tie;
 		break;
 	case CFG_STRAT_FEWEST_CALLS:
-		m->hn.k1 = t->answered;
-		m->hn.k2 = t->idle_since << 20 | tie;
+		*k1 = t->answered;
+		*k2 = t->idle_since << 20 | tie;
 		break;
 	case CFG_STRAT_TOP_DOWN:
-		m->hn.k1 = tie;
-		m->hn.k2 = 0;
+		*k1 = tie;
+		*k2 = 0;
 		break;
 	case CFG_STRAT_RANDOM: /* picked by position, not by key (rt.c) */
-		m->hn.k1 = 0;
-		m->hn.k2 = tie;
+		*k1 = 0;
+		*k2 = tie;
 		break;
 	case CFG_STRAT_PROFICIENCY_FIRST:
-		m->hn.k1 = UINT32_MAX - prof_sum(t, k->mask);
-		m->hn.k2 = t->idle_since << 20 | tie;
+		*k1 = UINT32_MAX - prof_sum(t, k->mask);
+		*k2 = t->idle_since << 20 | tie;
 		break;
 	case CFG_STRAT_WEIGHTED_SHARE:
-		m->hn.k1 = stride(t->offered, t->weight_share);
-		m->hn.k2 = t->idle_since << 20 | tie;
+		*k1 = stride(t->offered, t->weight_share);
+		*k2 = t->idle_since << 20 | tie;
 		break;
 	case CFG_STRAT_PERFORMANCE_WEIGHTED: {
 		unsigned n = (unsigned)__builtin_popcountll(k->mask);
 		double prof = n ? (double)prof_sum(t, k->mask) / (n * (double)CFG_MAX_PROF) : 1.0;
-		m->hn.k1 = stride(t->offered, t->score * prof);
-		m->hn.k2 = t->idle_since << 20 | tie;
+		*k1 = stride(t->offered, t->score * prof);
+		*k2 = t->idle_since << 20 | tie;
 		break;
 	}
 	case CFG_STRAT_LONGEST_IDLE:
 	default:
-		m->hn.k1 = t->idle_since;
-		m->hn.k2 = tie;
+		*k1 = t->idle_since;
+		*k2 = tie;
 		break;
 	}
 }
@@ -138,10 +136,11 @@ int rt_target_avail_insert(struct rt *rt, struct rt_target *t)
 {
 	for (uint32_t i = 0; i < t->n_mem; i++) {
 		struct rt_member *m = t->mem[i];
-		member_key(rt, m);
+		uint64_t k1, k2;
+		member_key(rt, m, &k1, &k2);
 		if (rt_hnode_in_heap(&m->hn))
-			rt_heap_fix(&m->q->avail, &m->hn);
-		else if (rt_heap_push(&m->q->avail, &m->hn) < 0)
+			rt_heap_rekey(&m->q->avail, &m->hn, k1, k2);
+		else if (rt_heap_push(&m->q->avail, &m->hn, t, k1, k2) < 0)
 			return -RT_ENOMEM;
 	}
 	return 0;
@@ -150,13 +149,13 @@ int rt_target_avail_insert(struct rt *rt, struct rt_target *t)
 struct rt_target *rt_queue_pick(struct rt *rt, struct rt_queue *q)
 {
 	while (q->avail.n) {
-		struct rt_hnode *h = q->key.strategy == CFG_STRAT_RANDOM
-					     ? q->avail.a[rt_rand(rt) % q->avail.n]
-					     : q->avail.a[0];
-		struct rt_target *t = ((struct rt_member *)h)->t;
+		const struct rt_hent *e = q->key.strategy == CFG_STRAT_RANDOM
+						  ? &q->avail.a[rt_rand(rt) % q->avail.n]
+						  : &q->avail.a[0];
+		struct rt_target *t = e->item;
 		if (rt_target_available(t))
 			return t;
-		rt_heap_remove(&q->avail, h); /* stale: busy since it was listed */
+		rt_heap_remove(&q->avail, e->node); /* stale: busy since it was listed */
 	}
 	return NULL;
 }
@@ -165,34 +164,21 @@ uint32_t rt_queue_available(const struct rt_queue *q)
 {
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < q->avail.n; i++)
-		n += rt_target_available(((const struct rt_member *)q->avail.a[i])->t);
+		n += rt_target_available(q->avail.a[i].item);
 	return n;
 }
 
 struct rt_call *rt_target_best_waiting(const struct rt *rt, const struct rt_target *t)
 {
-	const struct rt_hnode *best = NULL;
+	const struct rt_hent *best = NULL;
 	if (!rt->n_waiting)
 		return NULL; /* the common case under light load: touch no queue */
 	for (uint32_t i = 0; i < t->n_mem; i++) {
-		const struct rt_hnode *top = rt_heap_top(&t->mem[i]->q->wait);
-		if (top && (!best || rt_hnode_less(top, best)))
+		const struct rt_hent *top = rt_heap_top(&t->mem[i]->q->wait);
+		if (top && (!best || rt_hent_less(top, best)))
 			best = top;
 	}
-	return best ? ((const struct rt_wait *)best)->c : NULL;
-}
-
-static struct rt_member *member_alloc(struct rt *rt)
-{
-	struct member_slab *s = rt->member_slabs;
-	if (!s || s->used == MEMBER_SLAB) {
-		s = calloc(1, sizeof *s);
-		if (!s)
-			return NULL;
-		s->next = rt->member_slabs;
-		rt->member_slabs = s;
-	}
-	return &s->m[s->used++];
+	return best ? best->item : NULL;
 }
 
 static bool qualifies(const struct rt_target *t, const struct rt_qkey *k)
@@ -209,30 +195,61 @@ static bool qualifies(const struct rt_target *t, const struct rt_qkey *k)
 	return true;
 }
 
+/* Queue build, pass 1: note t as a candidate member once. */
 static int add_member(struct rt *rt, struct rt_queue *q, struct rt_target *t)
 {
 	if (t->mark == rt->mark || !qualifies(t, &q->key))
 		return 0;
 	t->mark = rt->mark;
-	if (t->n_mem == t->cap_mem) {
-		uint32_t cap = t->cap_mem ? t->cap_mem * 2 : 4;
-		struct rt_member **a = realloc(t->mem, cap * sizeof *a);
+	if (q->n_members == rt->scratch_cap) {
+		uint32_t cap = rt->scratch_cap ? rt->scratch_cap * 2 : 256;
+		struct rt_target **a = realloc(rt->scratch, cap * sizeof *a);
 		if (!a)
 			return -RT_ENOMEM;
-		t->mem = a;
-		t->cap_mem = cap;
+		rt->scratch = a;
+		rt->scratch_cap = cap;
 	}
-	struct rt_member *m = member_alloc(rt);
-	if (!m)
+	rt->scratch[q->n_members++] = t;
+	return 0;
+}
+
+/* Queue build, pass 2: link the members and list the available ones. */
+static int link_members(struct rt *rt, struct rt_queue *q)
+{
+	struct rt_hent *ents = q->n_members ? rt_arena_alloc(&rt->arena, q->n_members * sizeof *ents)
+					    : NULL;
+	struct rt_member *ms = q->n_members ? rt_arena_alloc(&rt->arena, q->n_members * sizeof *ms)
+					    : NULL;
+	if (q->n_members && (!ents || !ms))
 		return -RT_ENOMEM;
-	m->q = q;
-	m->t = t;
-	t->mem[t->n_mem++] = m;
-	q->n_members++;
-	if (rt_target_available(t)) {
-		member_key(rt, m);
-		if (rt_heap_push(&q->avail, &m->hn) < 0)
-			return -RT_ENOMEM;
+	rt_heap_init_fixed(&q->avail, ents, q->n_members);
+	for (uint32_t i = 0; i < q->n_members; i++) {
+		struct rt_target *t = rt->scratch[i];
+		struct rt_member *m = &ms[i];
+		if (t->n_mem == t->cap_mem) {
+			uint32_t cap = t->cap_mem * 2;
+			struct rt_member **a = malloc(cap * sizeof *a);
+			if (!a) {
+				/* Unlink what this queue linked so far (always the last). */
+				for (uint32_t j = 0; j < i; j++)
+					rt->scratch[j]->n_mem--;
+				rt_heap_init(&q->avail);
+				return -RT_ENOMEM;
+			}
+			memcpy(a, t->mem, t->n_mem * sizeof *a);
+			if (t->mem != t->mem_inline)
+				free(t->mem);
+			t->mem = a;
+			t->cap_mem = cap;
+		}
+		m->q = q;
+		m->t = t;
+		t->mem[t->n_mem++] = m;
+		if (rt_target_available(t)) {
+			uint64_t k1, k2;
+			member_key(rt, m, &k1, &k2);
+			rt_heap_push(&q->avail, &m->hn, t, k1, k2); /* sized: cannot fail */
+		}
 	}
 	return 0;
 }
@@ -263,7 +280,7 @@ static int add_subtree(struct rt *rt, struct rt_queue *q, uint32_t terr, int dep
 	return 0;
 }
 
-static char *queue_name(const struct rt *rt, const struct rt_qkey *k)
+static char *queue_name(struct rt *rt, const struct rt_qkey *k)
 {
 	static const char *const sets[] = {"any", "reps", "partners"};
 	char buf[1024];
@@ -280,26 +297,91 @@ static char *queue_name(const struct rt *rt, const struct rt_qkey *k)
 	if (n < sizeof buf)
 		snprintf(buf + n, sizeof buf - n, "/%s",
 			 cl_strategy_name((enum cfg_strategy)k->strategy));
-	return strdup(buf);
+	char *name = rt_arena_alloc(&rt->arena, strlen(buf) + 1);
+	if (name)
+		strcpy(name, buf);
+	return name;
 }
 
-static void queue_free(struct rt_queue *q)
+/*
+ * The queue table: open addressing with linear probing over {hash, queue},
+ * at most half full. A lookup touches one slot line and the queue itself;
+ * uthash's chains (up to ten entries before it grows) cost a cache miss per
+ * link, which was the largest single cost of a decision at 100,000 targets.
+ */
+static uint64_t qkey_hash(const struct rt_qkey *k)
 {
-	if (!q)
-		return;
-	rt_heap_deinit(&q->avail);
-	rt_heap_deinit(&q->wait);
-	free(q->name);
-	free(q);
+	uint64_t a;
+	memcpy(&a, k, sizeof a);
+	uint64_t h = a * 0x9E3779B97F4A7C15ULL ^ k->mask;
+	h ^= h >> 31;
+	h *= 0xBF58476D1CE4E5B9ULL;
+	h ^= h >> 29;
+	h *= 0x94D049BB133111EBULL;
+	h ^= h >> 32;
+	return h | 1; /* 0 marks an empty slot */
+}
+
+static struct rt_queue *qtab_find(const struct rt *rt, const struct rt_qkey *key, uint64_t h)
+{
+	if (!rt->qtab)
+		return NULL;
+	for (uint32_t i = (uint32_t)h & rt->qtab_mask;; i = (i + 1) & rt->qtab_mask) {
+		const struct rt_qslot *s = &rt->qtab[i];
+		if (!s->h)
+			return NULL;
+		if (s->h == h && memcmp(&s->q->key, key, sizeof *key) == 0)
+			return s->q;
+	}
+}
+
+static void qtab_put(struct rt_qslot *tab, uint32_t mask, uint64_t h, struct rt_queue *q)
+{
+	uint32_t i = (uint32_t)h & mask;
+	while (tab[i].h)
+		i = (i + 1) & mask;
+	tab[i].h = h;
+	tab[i].q = q;
+}
+
+static struct rt_qslot *qtab_alloc(uint32_t cap)
+{
+	size_t bytes = (size_t)cap * sizeof(struct rt_qslot);
+	const size_t huge = 2u << 20;
+	if (bytes < huge)
+		return calloc(cap, sizeof(struct rt_qslot));
+	/* Large tables on huge pages, like the arena (rt_arena.h). */
+	struct rt_qslot *tab = aligned_alloc(huge, (bytes + huge - 1) / huge * huge);
+	if (tab) {
+		(void)madvise(tab, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+		memset(tab, 0, bytes);
+	}
+	return tab;
+}
+
+static int qtab_grow(struct rt *rt)
+{
+	uint32_t cap = rt->qtab ? (rt->qtab_mask + 1) * 2 : 64;
+	struct rt_qslot *tab = qtab_alloc(cap);
+	if (!tab)
+		return -RT_ENOMEM;
+	for (uint32_t i = 0; rt->qtab && i <= rt->qtab_mask; i++)
+		if (rt->qtab[i].h)
+			qtab_put(tab, cap - 1, rt->qtab[i].h, rt->qtab[i].q);
+	free(rt->qtab);
+	rt->qtab = tab;
+	rt->qtab_mask = cap - 1;
+	return 0;
 }
 
 struct rt_queue *rt_queue_get(struct rt *rt, const struct rt_qkey *key)
 {
-	struct rt_queue *q;
-
-	HASH_FIND(hh, rt->queues, key, sizeof *key, q);
+	uint64_t h = qkey_hash(key);
+	struct rt_queue *q = qtab_find(rt, key, h);
 	if (q)
 		return q;
+	if ((!rt->qtab || (rt->n_queues + 1) * 2 > rt->qtab_mask + 1) && qtab_grow(rt) < 0)
+		return NULL;
 	if (rt->n_queues == rt->cap_queues) {
 		uint32_t cap = rt->cap_queues ? rt->cap_queues * 2 : 16;
 		struct rt_queue **v = realloc(rt->queues_v, cap * sizeof *v);
@@ -308,17 +390,17 @@ struct rt_queue *rt_queue_get(struct rt *rt, const struct rt_qkey *key)
 		rt->queues_v = v;
 		rt->cap_queues = cap;
 	}
-	q = calloc(1, sizeof *q);
+	q = rt_arena_alloc(&rt->arena, sizeof *q);
 	if (!q)
 		return NULL;
 	q->key = *key;
 	rt_heap_init(&q->avail);
 	rt_heap_init(&q->wait);
 	if (!(q->name = queue_name(rt, key)))
-		goto fail;
+		return NULL;
 
-	/* Members: a failure here leaves some members linked to q, so q is kept
-	 * (registered) either way and simply has fewer members. */
+	/* Candidates: the territories on the root path and in the subtree. A
+	 * failure part-way leaves a queue with fewer members, still consistent. */
 	rt->mark++;
 	int rc = 0;
 	if (key->terr < 0) {
@@ -330,26 +412,27 @@ struct rt_queue *rt_queue_get(struct rt *rt, const struct rt_qkey *key)
 		if (rc == 0)
 			rc = add_subtree(rt, q, (uint32_t)key->terr, 0);
 	}
+	if (rc < 0 || link_members(rt, q) < 0)
+		q->n_members = 0; /* degraded, consistent: every call skips an empty queue */
 	q->idx = rt->n_queues;
 	rt->queues_v[rt->n_queues++] = q;
-	HASH_ADD(hh, rt->queues, key, sizeof q->key, q);
+	qtab_put(rt->qtab, rt->qtab_mask, h, q);
 	return q;
-fail:
-	queue_free(q);
-	return NULL;
 }
 
 void rt_queues_free(struct rt *rt)
 {
-	HASH_CLEAR(hh, rt->queues);
-	for (uint32_t i = 0; i < rt->n_queues; i++)
-		queue_free(rt->queues_v[i]);
+	free(rt->qtab);
+	rt->qtab = NULL;
+	rt->qtab_mask = 0;
+	for (uint32_t i = 0; i < rt->n_queues; i++) {
+		rt_heap_deinit(&rt->queues_v[i]->avail);
+		rt_heap_deinit(&rt->queues_v[i]->wait);
+	}
 	free(rt->queues_v);
 	rt->queues_v = NULL;
 	rt->n_queues = rt->cap_queues = 0;
-	while (rt->member_slabs) {
-		struct member_slab *s = rt->member_slabs;
-		rt->member_slabs = s->next;
-		free(s);
-	}
+	free(rt->scratch);
+	rt->scratch = NULL;
+	rt->scratch_cap = 0;
 }

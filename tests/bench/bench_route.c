@@ -3,20 +3,24 @@
  * targets with 1,000 territories and 64 skills.
  *
  *   bench_route [--targets N[,N...]] [--calls N] [--batch B] [--strategy S]
+ *               [--zipf S]
  *
  * For each size it generates a configuration (a 3-level territory tree of
  * 1,000 territories with E.164 prefixes, 64 skills, N reps each serving one
  * district with 4 skills, one plan step "reps in the caller's territory with
  * the call's skill"), logs every rep in, then offers calls in batches of B:
  * each call comes from the district of a rep that is free and needs one of
- * its skills, so every decision finds a target. The offers of a batch are
+ * its skills, so nearly every decision finds a target. The offers of a batch are
  * timed (that is the decision: resolve territory and plan, find the queue,
  * pick and reserve the target, report it); answering and ending the batch's
  * calls is timed separately (the full cycle). Hooks are no-ops apart from
- * noting the chosen target. Nothing here is asserted: the figures go to
- * docs/performance.md.
+ * reading what a server reads to answer. With --zipf S the calls come from
+ * targets drawn by a Zipf law (popular territories and product lines, as
+ * real traffic is) instead of uniformly. Nothing here is asserted: the
+ * figures go to docs/performance.md.
  */
 #include <event2/event.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +37,6 @@
 
 struct bench {
 	struct rt *rt;
-	uint32_t *free_list; /* free target indexes */
-	uint32_t *free_pos;  /* index -> position in free_list, UINT32_MAX = busy */
-	uint32_t n_free;
-	uint32_t last_target;
 	uint64_t routed, queued;
 };
 
@@ -96,35 +96,11 @@ static char *gen_config(uint32_t n_targets, const char *strategy)
 	return y;
 }
 
-static void take(struct bench *b, uint32_t t)
-{
-	uint32_t p = b->free_pos[t];
-	if (p == UINT32_MAX)
-		return;
-	uint32_t lastv = b->free_list[--b->n_free];
-	b->free_list[p] = lastv;
-	b->free_pos[lastv] = p;
-	b->free_pos[t] = UINT32_MAX;
-}
-
-static void give(struct bench *b, uint32_t t)
-{
-	if (b->free_pos[t] != UINT32_MAX)
-		return;
-	b->free_pos[t] = b->n_free;
-	b->free_list[b->n_free++] = t;
-}
-
 static void on_route(void *arg, const struct rt_call *c)
 {
 	struct bench *b = arg;
 	struct rt_call_info ci;
-	rt_call_info(b->rt, c, &ci);
-	uint32_t t = 0;
-	for (const char *p = ci.target_id + 1; *p; p++)
-		t = t * 10 + (uint32_t)(*p - '0');
-	b->last_target = t;
-	take(b, b->last_target);
+	rt_call_info(b->rt, c, &ci); /* what a server reads to answer: target id, uri */
 	b->routed++;
 }
 
@@ -137,7 +113,113 @@ static void on_queued(void *arg, const struct rt_call *c, uint32_t pos, uint32_t
 	b->queued++;
 }
 
-static int run(uint32_t n_targets, uint64_t n_calls, uint32_t batch, const char *strategy)
+struct req_buf {
+	char id[24];
+	char caller[32];
+	char skill[8];
+};
+
+struct runner {
+	struct bench *b;
+	double *zipf_cdf; /* NULL: uniform over targets */
+	struct event *ev;
+	uint32_t n_targets, batch;
+	uint64_t goal, done, seq;
+	double t_offer, t_release;
+	struct req_buf *rb;
+	uint8_t *picked;
+	uint32_t *picks;
+	int failed;
+};
+
+/* Uniform, or Zipf by rank: rank k (1-based) has weight 1/k^s; ranks are
+ * scattered over the targets (and so over territories and skills) by a fixed
+ * multiplicative permutation. */
+static uint32_t pick_target(const struct runner *r)
+{
+	if (!r->zipf_cdf)
+		return (uint32_t)(xrand() % r->n_targets);
+	double u = (double)(xrand() >> 11) * (1.0 / 9007199254740992.0);
+	uint32_t lo = 0, hi = r->n_targets - 1;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if (r->zipf_cdf[mid] < u)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (uint32_t)(((uint64_t)lo * 2654435761u) % r->n_targets);
+}
+
+static double *zipf_new(uint32_t n, double s)
+{
+	double *cdf = malloc(n * sizeof *cdf), sum = 0;
+	for (uint32_t k = 0; k < n; k++)
+		cdf[k] = (sum += 1.0 / pow((double)(k + 1), s));
+	for (uint32_t k = 0; k < n; k++)
+		cdf[k] /= sum;
+	return cdf;
+}
+
+static void prep(struct req_buf *r, uint32_t t, int k, const char *tag, uint64_t seq)
+{
+	snprintf(r->caller, sizeof r->caller, "+49%d5550%u", 1000 + district_of(t),
+		 (unsigned)(seq % 1000));
+	snprintf(r->skill, sizeof r->skill, "s%d", skill_of(t, k));
+	snprintf(r->id, sizeof r->id, "%s%llu", tag, (unsigned long long)seq);
+}
+
+/*
+ * One batch per loop iteration, as a server handles the frames of one read:
+ * libevent's cached clock is read once per iteration. Building the requests
+ * is not timed; offering them is (the decision); answering and ending them is
+ * timed separately.
+ */
+static void batch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct runner *r = arg;
+	struct bench *b = r->b;
+	(void)fd;
+	(void)what;
+
+	uint32_t nb = r->batch;
+	for (uint32_t i = 0; i < nb; i++) {
+		uint32_t t;
+		do
+			t = pick_target(r);
+		while (r->picked[t]);
+		r->picked[t] = 1;
+		r->picks[i] = t;
+		prep(&r->rb[i], t, (int)(xrand() % SKILLS_PER_TARGET), "c", r->seq++);
+	}
+	const char *skills[1];
+	double t0 = now_s();
+	for (uint32_t i = 0; i < nb; i++) {
+		skills[0] = r->rb[i].skill;
+		struct rt_call_req req = {.id = r->rb[i].id, .caller = r->rb[i].caller,
+					  .skills = skills, .n_skills = 1};
+		if (rt_call_offer(b->rt, &req, b, r->seq) != 0)
+			r->failed = 1;
+	}
+	double t1 = now_s();
+	for (uint32_t i = 0; i < nb; i++) {
+		if (rt_call_answered(b->rt, r->rb[i].id, NULL, b) == 0)
+			rt_call_ended(b->rt, r->rb[i].id, b);
+		else
+			rt_call_abandoned(b->rt, r->rb[i].id, b);
+	}
+	double t2 = now_s();
+	for (uint32_t i = 0; i < nb; i++)
+		r->picked[r->picks[i]] = 0;
+	r->t_offer += t1 - t0;
+	r->t_release += t2 - t1;
+	r->done += nb;
+	if (r->done < r->goal && !r->failed)
+		event_active(r->ev, EV_TIMEOUT, 0);
+}
+
+static int run(uint32_t n_targets, uint64_t n_calls, uint32_t batch, const char *strategy,
+	       double zipf)
 {
 	char err[512];
 	struct cl_config *cfg = NULL;
@@ -153,93 +235,64 @@ static int run(uint32_t n_targets, uint64_t n_calls, uint32_t batch, const char 
 	struct bench b = {0};
 	struct rt_hooks hooks = {.route = on_route, .queued = on_queued};
 	b.rt = rt_new(base, cfg, ti, &hooks, &b);
-	b.free_list = malloc(n_targets * sizeof *b.free_list);
-	b.free_pos = malloc(n_targets * sizeof *b.free_pos);
 	for (uint32_t t = 0; t < n_targets; t++) {
 		char id[32];
 		snprintf(id, sizeof id, "r%u", t);
 		rt_target_login(b.rt, id, true, NULL);
-		b.free_pos[t] = t;
-		b.free_list[t] = t;
 	}
-	b.n_free = n_targets;
 	if (batch > n_targets / 2)
 		batch = n_targets / 2 ? n_targets / 2 : 1;
-
-	char (*ids)[24] = malloc(batch * sizeof *ids);
-	uint32_t *held = malloc(batch * sizeof *held);
-	char caller[32], skill[8];
-	const char *skills[1] = {skill};
-	double t_offer = 0, t_release = 0;
-	uint64_t done = 0, seq = 0;
 
 	/* Warm-up: one call per (target, skill) creates every queue the timed
 	 * loop can meet, so it measures steady state, not queue creation. */
 	for (uint32_t t = 0; t < n_targets; t++) {
 		for (int k = 0; k < SKILLS_PER_TARGET; k++) {
-			snprintf(caller, sizeof caller, "+49%d5550%u", 1000 + district_of(t), t % 1000);
-			snprintf(skill, sizeof skill, "s%d", skill_of(t, k));
-			snprintf(ids[0], sizeof ids[0], "w%u.%d", t, k);
-			struct rt_call_req req = {.id = ids[0], .caller = caller, .skills = skills,
+			struct req_buf w;
+			prep(&w, t, k, "w", (uint64_t)t * SKILLS_PER_TARGET + (uint64_t)k);
+			const char *skills[1] = {w.skill};
+			struct rt_call_req req = {.id = w.id, .caller = w.caller, .skills = skills,
 						  .n_skills = 1};
-			if (rt_call_offer(b.rt, &req, &b, 0) != 0)
-				return 1;
-			rt_call_answered(b.rt, ids[0], NULL, &b);
-			rt_call_ended(b.rt, ids[0], &b);
-			give(&b, b.last_target);
+			rt_call_offer(b.rt, &req, &b, 0);
+			if (rt_call_answered(b.rt, w.id, NULL, &b) == 0)
+				rt_call_ended(b.rt, w.id, &b);
+			else
+				rt_call_abandoned(b.rt, w.id, &b);
 		}
 	}
-	for (int pass = 0; pass < 2; pass++) {
-		uint64_t goal = pass == 0 ? (n_calls / 10 ? n_calls / 10 : batch) : n_calls;
-		double off = 0, rel = 0;
-		done = 0;
-		while (done < goal) {
-			uint32_t nb = 0;
-			double t0 = now_s();
-			for (; nb < batch; nb++) {
-				uint32_t t = b.free_list[xrand() % b.n_free];
-				snprintf(caller, sizeof caller, "+49%d5550%u", 1000 + district_of(t),
-					 (unsigned)(seq % 1000));
-				snprintf(skill, sizeof skill, "s%d",
-					 skill_of(t, (int)(xrand() % SKILLS_PER_TARGET)));
-				snprintf(ids[nb], sizeof ids[nb], "c%llu", (unsigned long long)seq++);
-				struct rt_call_req req = {.id = ids[nb], .caller = caller,
-							  .skills = skills, .n_skills = 1};
-				if (rt_call_offer(b.rt, &req, &b, seq) != 0) {
-					fprintf(stderr, "offer failed\n");
-					return 1;
-				}
-				held[nb] = b.last_target;
-			}
-			double t1 = now_s();
-			for (uint32_t i = 0; i < nb; i++) {
-				rt_call_answered(b.rt, ids[i], NULL, &b);
-				rt_call_ended(b.rt, ids[i], &b);
-				give(&b, held[i]);
-			}
-			double t2 = now_s();
-			off += t1 - t0;
-			rel += t2 - t1;
-			done += nb;
-		}
-		t_offer = off;
-		t_release = rel;
-	}
-	printf("%9u targets %6u territories %3d skills %-14s  %8.0f ns/decision  %10.0f "
-	       "decisions/s  %8.0f ns/full cycle  (%llu routed, %llu queued)\n",
-	       n_targets, N_TERR, N_SKILLS, strategy, t_offer / (double)done * 1e9,
-	       (double)done / t_offer, (t_offer + t_release) / (double)done * 1e9,
+	b.routed = b.queued = 0;
+
+	struct runner r = {.b = &b, .n_targets = n_targets, .batch = batch, .goal = n_calls};
+	r.rb = calloc(batch, sizeof *r.rb);
+	r.picks = calloc(batch, sizeof *r.picks);
+	r.picked = calloc(n_targets, 1);
+	/* 2654435761 is prime and does not divide n: the permutation is a bijection. */
+	if (zipf > 0)
+		r.zipf_cdf = zipf_new(n_targets, zipf);
+	r.ev = event_new(base, -1, 0, batch_cb, &r);
+	event_active(r.ev, EV_TIMEOUT, 0);
+	event_base_dispatch(base);
+
+	char mix[32];
+	if (zipf > 0)
+		snprintf(mix, sizeof mix, "zipf %.2f", zipf);
+	else
+		snprintf(mix, sizeof mix, "uniform");
+	printf("%9u targets %6u territories %3d skills %-14s %-10s %7.0f ns/decision %9.0f "
+	       "decisions/s %7.0f ns/full cycle  (%llu routed, %llu queued)\n",
+	       n_targets, N_TERR, N_SKILLS, strategy, mix, r.t_offer / (double)r.done * 1e9,
+	       (double)r.done / r.t_offer, (r.t_offer + r.t_release) / (double)r.done * 1e9,
 	       (unsigned long long)b.routed, (unsigned long long)b.queued);
 	fflush(stdout);
-	free(ids);
-	free(held);
-	free(b.free_list);
-	free(b.free_pos);
+	event_free(r.ev);
+	free(r.rb);
+	free(r.picks);
+	free(r.picked);
+	free(r.zipf_cdf);
 	rt_free(b.rt);
 	terr_index_free(ti);
 	cl_config_free(cfg);
 	event_base_free(base);
-	return 0;
+	return r.failed;
 }
 
 int main(int argc, char **argv)
@@ -247,6 +300,7 @@ int main(int argc, char **argv)
 	const char *sizes = "100,10000,100000", *strategy = "longest-idle";
 	uint64_t calls = 2000000;
 	uint32_t batch = 50;
+	double zipf = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--targets") && i + 1 < argc)
 			sizes = argv[++i];
@@ -256,17 +310,19 @@ int main(int argc, char **argv)
 			batch = (uint32_t)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--strategy") && i + 1 < argc)
 			strategy = argv[++i];
+		else if (!strcmp(argv[i], "--zipf") && i + 1 < argc)
+			zipf = strtod(argv[++i], NULL);
 		else {
 			fprintf(stderr,
 				"usage: bench_route [--targets N,N..] [--calls N] [--batch B] "
-				"[--strategy S]\n");
+				"[--strategy S] [--zipf S]\n");
 			return 2;
 		}
 	}
 	char *list = strdup(sizes), *save = NULL;
 	int rc = 0;
 	for (char *tok = strtok_r(list, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save))
-		rc = run((uint32_t)strtoul(tok, NULL, 10), calls, batch, strategy);
+		rc = run((uint32_t)strtoul(tok, NULL, 10), calls, batch, strategy, zipf);
 	free(list);
 	return rc;
 }
