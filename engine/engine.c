@@ -1,1 +1,342 @@
-/* engine.c — placeholder until the module lands. */
+/*
+ * engine.c — struct cl_engine (see engine.h): builds the modules in order
+ * (territory index, router, protocol server), wires the router's hooks to
+ * their consumers, owns the signals and the orderly shutdown.
+ *
+ * The router takes one hook table and one argument; the engine is that
+ * argument and forwards each hook to the module that consumes it (the server
+ * for everything a peer must be told, the publisher for the event stream).
+ * The trampolines cost one indirect call per decision and keep the router,
+ * the server and the publisher ignorant of each other.
+ *
+ * Shutdown order: stop accepting; stop reading; let queued output drain
+ * (bounded by drain_ms); free the sessions (each one tells the router it is
+ * gone); then the router, the territory index, the configuration and, when
+ * owned, the event_base.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "rt.h"
+#include "srv.h"
+#include "terr.h"
+
+#define ENGINE_DEFAULT_LISTEN "127.0.0.1:7400"
+#define ENGINE_DEFAULT_DRAIN_MS 2000u
+
+/* Modules that attach here later (see the struct below). */
+struct pub;
+struct http_api;
+
+struct cl_engine {
+	struct event_base *base;
+	bool own_base;
+	struct cl_config *cfg;  /* owned */
+	struct terr_index *ti;  /* owned; borrows cfg */
+	struct rt *rt;          /* owned; borrows cfg, ti */
+	struct srv *srv;        /* owned; borrows cfg, rt */
+
+	/*
+	 * Attachment points, NULL until those modules exist:
+	 * - pub: the Redis publisher. Built in cl_engine_new after the router
+	 *   (it borrows cfg->redis, overridden by redis_addr), fed every router
+	 *   event from eng_event() below, started (connect) in cl_engine_start,
+	 *   flushed in cl_engine_stop before the loop ends, freed in
+	 *   cl_engine_free right after the server.
+	 * - http: the HTTP API (health, metrics from srv_stats / rt_stats,
+	 *   stats, reload, drain). Bound in cl_engine_start on http_addr next
+	 *   to the protocol listener and written to the ready file as
+	 *   "http HOST:PORT"; shut down with the server.
+	 */
+	struct pub *pub;
+	struct http_api *http;
+
+	struct event *sigint, *sigterm;
+	char *listen_addr;  /* owned copies of the effective addresses */
+	char *http_addr;    /* NULL = off */
+	char *redis_addr;   /* NULL = from the config */
+	char *ready_file;   /* NULL = none */
+	uint32_t drain_ms;
+	bool no_signals;
+	bool started, stopping, stopped;
+	uint64_t events;
+};
+
+/* ---- router hooks: forwarded to their consumers ---- */
+
+static void eng_route(void *arg, const struct rt_call *c)
+{
+	struct cl_engine *eng = arg;
+	if (eng->srv)
+		srv_hook_route(eng->srv, c);
+}
+
+static void eng_queued(void *arg, const struct rt_call *c, uint32_t pos, uint32_t ewt_ms)
+{
+	struct cl_engine *eng = arg;
+	if (eng->srv)
+		srv_hook_queued(eng->srv, c, pos, ewt_ms);
+}
+
+static void eng_reject(void *arg, const struct rt_call *c, enum rt_reject why, const char *text)
+{
+	struct cl_engine *eng = arg;
+	if (eng->srv)
+		srv_hook_reject(eng->srv, c, why, text);
+}
+
+static void eng_offer(void *arg, const struct rt_call *c, const struct rt_target *t,
+		      bool needs_accept, uint32_t timeout_ms)
+{
+	struct cl_engine *eng = arg;
+	if (eng->srv)
+		srv_hook_offer(eng->srv, c, t, needs_accept, timeout_ms);
+}
+
+static void eng_revoke(void *arg, const struct rt_call *c, const struct rt_target *t,
+		       const char *reason)
+{
+	struct cl_engine *eng = arg;
+	if (eng->srv)
+		srv_hook_revoke(eng->srv, c, t, reason);
+}
+
+static void eng_status(void *arg, const struct rt_target *t)
+{
+	struct cl_engine *eng = arg;
+	if (eng->srv)
+		srv_hook_status(eng->srv, t);
+}
+
+static void eng_event(void *arg, const struct rt_event *ev)
+{
+	struct cl_engine *eng = arg;
+	(void)ev;
+	eng->events++;
+	/* The publisher attaches here: pub_event(eng->pub, ev). */
+}
+
+/* ---- lifetime ---- */
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+struct cl_engine *cl_engine_new(struct event_base *base, struct cl_config *cfg,
+				const struct cl_engine_opts *opts)
+{
+	struct cl_engine_opts none = {0};
+	struct cl_engine *eng = NULL;
+
+	if (!cfg)
+		return NULL;
+	if (!opts)
+		opts = &none;
+	if (!(eng = calloc(1, sizeof *eng)))
+		goto fail;
+	eng->cfg = cfg;
+	cfg = NULL; /* owned by eng from here */
+	if (base) {
+		eng->base = base;
+	} else {
+		if (!(eng->base = event_base_new()))
+			goto fail;
+		eng->own_base = true;
+	}
+	const char *listen = opts->listen ? opts->listen : eng->cfg->listen;
+	if (!(eng->listen_addr = strdup(listen ? listen : ENGINE_DEFAULT_LISTEN)))
+		goto fail;
+	const char *http = opts->http ? opts->http : eng->cfg->http;
+	if (http && !(eng->http_addr = strdup(http)))
+		goto fail;
+	if (opts->redis && !(eng->redis_addr = dup_or_null(opts->redis)))
+		goto fail;
+	if (opts->ready_file && !(eng->ready_file = dup_or_null(opts->ready_file)))
+		goto fail;
+	eng->drain_ms = opts->drain_ms ? opts->drain_ms : ENGINE_DEFAULT_DRAIN_MS;
+	eng->no_signals = opts->no_signals;
+
+	if (!(eng->ti = terr_index_new(eng->cfg)))
+		goto fail;
+	struct rt_hooks hooks = {
+		.route = eng_route,
+		.queued = eng_queued,
+		.reject = eng_reject,
+		.offer = eng_offer,
+		.revoke = eng_revoke,
+		.status = eng_status,
+		.event = eng_event,
+	};
+	if (!(eng->rt = rt_new(eng->base, eng->cfg, eng->ti, &hooks, eng)))
+		goto fail;
+	if (!(eng->srv = srv_new(eng->base, eng->cfg, "closeloopd " CL_VERSION)))
+		goto fail;
+	srv_set_rt(eng->srv, eng->rt);
+	return eng;
+fail:
+	CL_LOG_ERROR("engine: out of memory while starting");
+	if (eng)
+		cl_engine_free(eng);
+	else
+		cl_config_free(cfg);
+	return NULL;
+}
+
+static void on_srv_done(void *arg)
+{
+	struct cl_engine *eng = arg;
+
+	eng->stopped = true;
+	/* The publisher's final flush goes here, before the loop ends. */
+	CL_LOG_INFO("engine: stopped");
+	event_base_loopexit(eng->base, NULL);
+}
+
+void cl_engine_stop(struct cl_engine *eng)
+{
+	if (eng->stopping) {
+		CL_LOG_WARN("engine: stop requested again; ending the loop now");
+		event_base_loopbreak(eng->base);
+		return;
+	}
+	eng->stopping = true;
+	CL_LOG_INFO("engine: stopping (draining for at most %u ms)", eng->drain_ms);
+	srv_shutdown(eng->srv, eng->drain_ms, on_srv_done, eng);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct cl_engine *eng = arg;
+	(void)what;
+
+	CL_LOG_INFO("engine: %s received", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	cl_engine_stop(eng);
+}
+
+/*
+ * Write the ready file through a temporary file and rename(2), so a reader
+ * never sees it half written. Start-up only (blocking file I/O).
+ */
+static int write_ready_file(struct cl_engine *eng)
+{
+	char tmp[4096], addr[128];
+	FILE *f = NULL;
+
+	if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", eng->ready_file, (long)getpid()) >=
+	    (int)sizeof tmp)
+		goto fail;
+	if (cl_engine_listen_addr(eng, addr, sizeof addr) < 0)
+		goto fail;
+	if (!(f = fopen(tmp, "w")))
+		goto fail;
+	if (fprintf(f, "listen %s\n", addr) < 0)
+		goto fail;
+	/* The HTTP API adds "http HOST:PORT" here once it is attached. */
+	if (fclose(f) != 0) {
+		f = NULL;
+		goto fail;
+	}
+	f = NULL;
+	if (rename(tmp, eng->ready_file) < 0)
+		goto fail;
+	return 0;
+fail:
+	CL_LOG_ERROR("ready file %s: %s", eng->ready_file, strerror(errno));
+	if (f)
+		fclose(f);
+	unlink(tmp);
+	return -CL_ENGINE_EIO;
+}
+
+int cl_engine_start(struct cl_engine *eng)
+{
+	if (eng->started)
+		return -CL_ENGINE_ESTATE;
+	int rc = srv_listen(eng->srv, eng->listen_addr);
+	if (rc == -SRV_EINVAL)
+		return -CL_ENGINE_EINVAL;
+	if (rc < 0)
+		return -CL_ENGINE_EBIND;
+	if (eng->http_addr)
+		CL_LOG_WARN("engine: the HTTP API is not part of this engine yet; %s is not bound",
+			    eng->http_addr);
+	if (eng->cfg->redis.enabled)
+		CL_LOG_WARN("engine: Redis publishing is not part of this engine yet; events are "
+			    "counted only");
+	if (!eng->no_signals) {
+		eng->sigint = evsignal_new(eng->base, SIGINT, on_signal, eng);
+		eng->sigterm = evsignal_new(eng->base, SIGTERM, on_signal, eng);
+		if (!eng->sigint || !eng->sigterm || evsignal_add(eng->sigint, NULL) < 0 ||
+		    evsignal_add(eng->sigterm, NULL) < 0) {
+			CL_LOG_ERROR("engine: cannot install signal handlers");
+			return -CL_ENGINE_ENOMEM;
+		}
+	}
+	if (eng->ready_file && (rc = write_ready_file(eng)) < 0)
+		return rc;
+	eng->started = true;
+	CL_LOG_INFO("engine: closeloopd %s ready (%zu territories, %zu targets, %zu plans)",
+		    CL_VERSION, eng->cfg->n_territories, eng->cfg->n_targets, eng->cfg->n_plans);
+	return 0;
+}
+
+int cl_engine_run(struct cl_engine *eng)
+{
+	if (!eng->started)
+		return -CL_ENGINE_ESTATE;
+	while (!eng->stopped) {
+		if (event_base_dispatch(eng->base) != 0)
+			break; /* error, or nothing left to wait for */
+		if (event_base_got_break(eng->base))
+			break;
+	}
+	return 0;
+}
+
+bool cl_engine_stopped(const struct cl_engine *eng) { return eng->stopped; }
+
+void cl_engine_free(struct cl_engine *eng)
+{
+	if (!eng)
+		return;
+	if (eng->sigint)
+		event_free(eng->sigint);
+	if (eng->sigterm)
+		event_free(eng->sigterm);
+	/* Sessions first: each one tells the router it is gone. */
+	srv_free(eng->srv);
+	rt_free(eng->rt);
+	if (eng->ti)
+		terr_index_free(eng->ti);
+	cl_config_free(eng->cfg);
+	free(eng->listen_addr);
+	free(eng->http_addr);
+	free(eng->redis_addr);
+	free(eng->ready_file);
+	if (eng->own_base && eng->base)
+		event_base_free(eng->base);
+	free(eng);
+}
+
+struct event_base *cl_engine_base(const struct cl_engine *eng) { return eng->base; }
+const struct cl_config *cl_engine_config(const struct cl_engine *eng) { return eng->cfg; }
+const struct terr_index *cl_engine_terr(const struct cl_engine *eng) { return eng->ti; }
+struct rt *cl_engine_rt(const struct cl_engine *eng) { return eng->rt; }
+struct srv *cl_engine_srv(const struct cl_engine *eng) { return eng->srv; }
+uint64_t cl_engine_events(const struct cl_engine *eng) { return eng->events; }
+
+int cl_engine_listen_addr(const struct cl_engine *eng, char *buf, size_t len)
+{
+	return srv_local_addr(eng->srv, buf, len) < 0 ? -CL_ENGINE_ESTATE : 0;
+}

@@ -60,11 +60,18 @@ int terr_depth(const struct terr_index *ti, int t);
  *   postal:80331      or   phone:+4989     (blank lines and # comments skipped)
  * and writes to `out` one line per finding:
  *   gap postal:80331                       no territory claims it
- *   overlap phone:+4989 de-south de-munich (winner first, then the others)
+ *   overlap phone:+4989 de-munich de-east  conflicting claims (winner first)
  * then a summary line "checked N: G gaps, O overlaps".
- * An entry is an overlap when more than one territory has a rule that is a
- * prefix of it. Returns the number of gaps + overlaps, or -1 on a malformed
- * universe line (message on `out` with the line number).
+ * The claimants of an entry are the territories with a rule that is a prefix
+ * of it. The entry is an overlap when two of its claimants are not on one
+ * root path (neither is an ancestor-or-self of the other: siblings, cousins,
+ * separate trees), or when two territories claim the very same prefix of it
+ * (the first in file order silently wins, even over a descendant). Claims
+ * nested along one root path (de-munich "80" inside de-south "8" inside de)
+ * are the hierarchy working as intended and no finding. An overlap line names
+ * every claimant, the winner (the one terr_resolve picks) first, then the
+ * others in resolution order. Returns the number of gaps + overlaps, or -1 on
+ * a malformed universe line (message on `out` with the line number).
  */
 int terr_coverage(const struct terr_index *ti, FILE *universe, FILE *out);
 

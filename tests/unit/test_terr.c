@@ -477,24 +477,22 @@ static void test_coverage_report(void **state)
 	char *rep = run_coverage(ti,
 				 "# DACH universe\n"
 				 "\n"
-				 "postal:80331\n"    /* de-south "8" + de-munich "80": overlap */
+				 "postal:80331\n"    /* de-south "8" + de-munich "80": nested */
 				 "postal:70173\n"    /* gap */
 				 "  postal: 2 0 095   # Hamburg\n" /* de-north only */
-				 "postal:a1010\n"    /* at "A" + at-vienna "A1": overlap */
-				 "phone:+4989\n"     /* de, de-south, de-munich */
+				 "postal:a1010\n"    /* at "A" + at-vienna "A1": nested */
+				 "phone:+4989\n"     /* de, de-south, de-munich: nested */
 				 "phone:+4930\r\n"   /* de only */
 				 "phone:+33\n"       /* gap */
 				 "\t\n"
 				 "phone:+4\n",       /* gap: shorter than every rule */
 				 &rc);
-	assert_string_equal(rep, "overlap postal:80331 de-munich de-south\n"
-				 "gap postal:70173\n"
-				 "overlap postal:A1010 at-vienna at\n"
-				 "overlap phone:+4989 de-munich de-south de\n"
+	/* every claim in this tree is nested along one root path: only gaps */
+	assert_string_equal(rep, "gap postal:70173\n"
 				 "gap phone:+33\n"
 				 "gap phone:+4\n"
-				 "checked 8: 3 gaps, 3 overlaps\n");
-	assert_int_equal(rc, 6);
+				 "checked 8: 3 gaps, 0 overlaps\n");
+	assert_int_equal(rc, 3);
 	free(rep);
 
 	/* nothing to report */
@@ -548,6 +546,80 @@ static void test_coverage_order_and_default(void **state)
 	assert_int_equal(terr_resolve(ti, NULL, "+1234", NULL), 1);
 	free(rep);
 	terr_index_free(ti);
+	cfg_destroy(cfg);
+}
+
+static void test_coverage_hierarchy(void **state)
+{
+	/* Which multiple claims are findings: not those nested along one root
+	 * path, but claims from different branches or trees, and one prefix
+	 * claimed twice whatever the two territories' relation. */
+	enum { HAMBURG, NORTH, DE, SOUTH, MUNICH, EAST, CH, NH };
+	static const struct spec sp[NH] = {
+		/* listed before its parent, and repeating the parent's "20", "+494" */
+		[HAMBURG] = { "de-hamburg", NORTH, { "20" }, { "+494" } },
+		[NORTH] = { "de-north", DE, { "2", "20" }, { "+494" } },
+		[DE] = { "de", -1, { NULL }, { "+49" } },
+		/* de-south has no "+498": de-munich's "+4989" nests two levels down */
+		[SOUTH] = { "de-south", DE, { "8" }, { "+499" } },
+		/* repeats its parent's "+499", after it in the file */
+		[MUNICH] = { "de-munich", SOUTH, { "80" }, { "+4989", "+499" } },
+		/* a sibling of de-south reaching into its area and de-munich's */
+		[EAST] = { "de-east", DE, { "85", "801" }, { "+493" } },
+		/* a separate tree */
+		[CH] = { "ch", -1, { "89" }, { "+41" } },
+	};
+	struct cl_config *cfg = cfg_from(sp, NH, -1);
+	struct terr_index *ti = terr_index_new(cfg);
+	int rc;
+	assert_non_null(ti);
+	char *rep = run_coverage(ti,
+				 "postal:80331\n"  /* parent/child: nested */
+				 "phone:+49891\n"  /* grandparent/grandchild: nested */
+				 "phone:+4930\n"   /* de-east inside de: nested */
+				 "postal:21000\n"  /* de-north alone */
+				 "phone:+41\n"     /* ch alone */
+				 "postal:85000\n"  /* siblings de-east, de-south */
+				 "postal:80123\n"  /* de-east vs de-munich (its nephew) */
+				 "postal:89000\n"  /* two trees: ch, de-south */
+				 "postal:20095\n"  /* "20" by child then parent */
+				 "phone:+4940\n"   /* "+494" by child then parent */
+				 "phone:+4991\n"   /* "+499" by parent then child */
+				 "phone:+33\n",    /* gap */
+				 &rc);
+	assert_string_equal(rep, "overlap postal:85000 de-east de-south\n"
+				 "overlap postal:80123 de-east de-munich de-south\n"
+				 "overlap postal:89000 ch de-south\n"
+				 "overlap postal:20095 de-hamburg de-north\n"
+				 "overlap phone:+4940 de-hamburg de-north de\n"
+				 "overlap phone:+4991 de-south de-munich de\n"
+				 "gap phone:+33\n"
+				 "checked 12: 1 gaps, 6 overlaps\n");
+	assert_int_equal(rc, 7);
+	free(rep);
+	/* the winner named first is the one resolution picks: for a repeated
+	 * prefix, the first in the file, child or parent */
+	assert_int_equal(terr_resolve(ti, "20095", NULL, NULL), HAMBURG);
+	assert_int_equal(terr_resolve(ti, NULL, "+4940", NULL), HAMBURG);
+	assert_int_equal(terr_resolve(ti, NULL, "+4991", NULL), SOUTH);
+	assert_int_equal(terr_resolve(ti, "85000", NULL, NULL), EAST);
+	assert_int_equal(terr_resolve(ti, "89000", NULL, NULL), CH);
+	terr_index_free(ti);
+
+	/* drop the repeated prefixes: the nested claims alone are no finding */
+	cfg->territories[HAMBURG].n_phone = 0;   /* "+494" */
+	cfg->territories[NORTH].n_postal = 1;    /* keep "2", drop "20" */
+	cfg->territories[MUNICH].n_phone = 1;    /* keep "+4989", drop "+499" */
+	assert_non_null(ti = terr_index_new(cfg));
+	rep = run_coverage(ti, "postal:20095\nphone:+4940\nphone:+4991\n", &rc);
+	assert_string_equal(rep, "checked 3: 0 gaps, 0 overlaps\n");
+	assert_int_equal(rc, 0);
+	free(rep);
+	terr_index_free(ti);
+	/* restore the counts so cfg_destroy frees every rule */
+	cfg->territories[HAMBURG].n_phone = 1;
+	cfg->territories[NORTH].n_postal = 2;
+	cfg->territories[MUNICH].n_phone = 2;
 	cfg_destroy(cfg);
 }
 
@@ -734,6 +806,191 @@ static void test_big_table_random(void **state)
 	cfg_destroy(cfg);
 }
 
+/* 1 if a is t or one of its ancestors, by walking the config's parents. */
+static int ref_anc(const struct cl_config *cfg, int a, int t)
+{
+	for (; t >= 0; t = cfg->territories[t].parent)
+		if (t == a)
+			return 1;
+	return 0;
+}
+
+/* Longest rule of territory t that is a prefix of key (0 = none). */
+static size_t ref_longest(const struct cfg_territory *ct, int phone, const char *key)
+{
+	size_t n = phone ? ct->n_phone : ct->n_postal, best = 0;
+	for (size_t j = 0; j < n; j++) {
+		const char *r = phone ? ct->phone[j] : ct->postal[j];
+		size_t len = strlen(r);
+		if (len > best && strncmp(r, key, len) == 0)
+			best = len;
+	}
+	return best;
+}
+
+/* Brute-force report line of one entry (key with its '+' for phones), from
+ * the definition: claimants in (longest rule, file order); an overlap when
+ * some pair is not on one root path or some prefix is claimed twice. */
+struct ref_counts {
+	int gaps, overlaps;
+	int nested;      /* several claimants, all on one root path: no finding */
+	int dup_on_path; /* overlaps only because one prefix is claimed twice */
+};
+
+static void ref_entry(const struct cl_config *cfg, int phone, const char *key, FILE *o,
+		      struct ref_counts *rc)
+{
+	int n = (int)cfg->n_territories, nc = 0, dup = 0, split = 0;
+	int *list = calloc((size_t)n, sizeof(*list));
+	size_t *len = calloc((size_t)n, sizeof(*len));
+	assert_non_null(list);
+	assert_non_null(len);
+	for (int t = 0; t < n; t++)
+		if ((len[t] = ref_longest(&cfg->territories[t], phone, key)))
+			list[nc++] = t;
+	/* insertion sort by rule length, longest first; stable keeps file order */
+	for (int i = 1; i < nc; i++)
+		for (int j = i; j > 0 && len[list[j]] > len[list[j - 1]]; j--) {
+			int x = list[j];
+			list[j] = list[j - 1];
+			list[j - 1] = x;
+		}
+	for (int i = 0; i < nc; i++)
+		for (int j = i + 1; j < nc; j++)
+			if (!ref_anc(cfg, list[i], list[j]) && !ref_anc(cfg, list[j], list[i]))
+				split = 1;
+	/* the same prefix string in two territories */
+	for (size_t l = phone ? 2 : 1; l <= strlen(key) && !dup; l++) {
+		int owners = 0;
+		for (int t = 0; t < n && owners < 2; t++) {
+			const struct cfg_territory *ct = &cfg->territories[t];
+			size_t nr = phone ? ct->n_phone : ct->n_postal;
+			for (size_t j = 0; j < nr; j++) {
+				const char *r = phone ? ct->phone[j] : ct->postal[j];
+				if (strlen(r) == l && strncmp(r, key, l) == 0) {
+					owners++;
+					break;
+				}
+			}
+		}
+		dup = owners >= 2;
+	}
+	const char *tag = phone ? "phone:" : "postal:";
+	if (nc == 0) {
+		fprintf(o, "gap %s%s\n", tag, key);
+		rc->gaps++;
+	} else if (nc > 1 && (split || dup)) {
+		fprintf(o, "overlap %s%s", tag, key);
+		for (int i = 0; i < nc; i++)
+			fprintf(o, " %s", cfg->territories[list[i]].name);
+		fputc('\n', o);
+		rc->overlaps++;
+		rc->dup_on_path += !split;
+	} else if (nc > 1) {
+		rc->nested++;
+	}
+	free(len);
+	free(list);
+}
+
+/* One random symbol: a digit, or for postal codes one of 0-9 A-F. */
+static char rnd_sym(uint64_t *seed, int phone)
+{
+	return phone ? (char)('0' + rng_next(seed) % 10) : "0123456789ABCDEF"[rng_next(seed) % 16];
+}
+
+static void test_coverage_random_reference(void **state)
+{
+	/* A random forest (parents earlier in the file, so no cycles). Roots get
+	 * short fresh rules (separate trees collide now and then); other
+	 * territories mostly extend one of their parent's rules by a symbol (the
+	 * hierarchy at work; siblings sometimes pick the same one), sometimes
+	 * repeat it verbatim or take a fresh rule (a stray claim into another
+	 * branch). The universe is
+	 * mostly rules extended further, plus random keys. The report must equal
+	 * the brute-force one. */
+	enum { RT = 150, RR = 3, RU = 1500 };
+	struct cl_config *cfg = cfg_create(RT, -1);
+	uint64_t seed = 0x2545f4914f6cdd1dull;
+	char buf[32], *uni = NULL, *want = NULL;
+	size_t uni_len = 0, want_len = 0;
+	struct ref_counts n = { 0 };
+	int rc;
+
+	for (int t = 0; t < RT; t++) {
+		snprintf(buf, sizeof(buf), "h%d", t);
+		cfg->territories[t].name = xstrdup(buf);
+		int p = t == 0 || rng_next(&seed) % 8 == 0 ? -1 : (int)(rng_next(&seed) % (uint64_t)t);
+		cfg->territories[t].parent = p;
+		for (int j = 0; j < RR; j++) {
+			for (int phone = 0; phone < 2; phone++) {
+				const struct cfg_territory *pt = &cfg->territories[p < 0 ? 0 : p];
+				uint64_t how = rng_next(&seed) % 10; /* 0 fresh, 1 copy, else extend */
+				size_t k = 0;
+				if (p >= 0 && how != 0) {
+					const char *r = phone ? pt->phone[rng_next(&seed) % pt->n_phone]
+							      : pt->postal[rng_next(&seed) % pt->n_postal];
+					k = strlen(r);
+					memcpy(buf, r, k);
+				} else {
+					if (phone)
+						buf[k++] = '+';
+					buf[k++] = rnd_sym(&seed, phone);
+				}
+				if (k < 10 && (p < 0 || how != 1))
+					buf[k++] = rnd_sym(&seed, phone);
+				buf[k] = '\0';
+				if (phone)
+					add_phone(cfg, (size_t)t, buf);
+				else
+					add_postal(cfg, (size_t)t, buf);
+			}
+		}
+	}
+	struct terr_index *ti = terr_index_new(cfg);
+	assert_non_null(ti);
+
+	FILE *u = open_memstream(&uni, &uni_len), *w = open_memstream(&want, &want_len);
+	assert_non_null(u);
+	assert_non_null(w);
+	for (int i = 0; i < RU; i++) {
+		int phone = i % 2;
+		size_t k = 0;
+		if (rng_next(&seed) % 4 != 0) {
+			const struct cfg_territory *ct = &cfg->territories[rng_next(&seed) % RT];
+			const char *r = phone ? ct->phone[rng_next(&seed) % ct->n_phone]
+					      : ct->postal[rng_next(&seed) % ct->n_postal];
+			k = strlen(r);
+			memcpy(buf, r, k);
+		} else if (phone) {
+			buf[k++] = '+';
+		}
+		for (int more = 1 + (int)(rng_next(&seed) % 3); more > 0 && k < 16; more--)
+			buf[k++] = rnd_sym(&seed, phone);
+		buf[k] = '\0';
+		fprintf(u, "%s:%s\n", phone ? "phone" : "postal", buf);
+		ref_entry(cfg, phone, buf, w, &n);
+	}
+	fprintf(w, "checked %d: %d gaps, %d overlaps\n", RU, n.gaps, n.overlaps);
+	fclose(u);
+	fclose(w);
+	/* the draw must exercise every verdict (gap, overlap, several claimants
+	 * on one path), or the comparison proves little */
+	assert_true(n.gaps > 20);
+	assert_true(n.overlaps > 20);
+	assert_true(n.nested > 20);
+	assert_true(n.dup_on_path > 5);
+
+	char *rep = run_coverage(ti, uni, &rc);
+	assert_string_equal(rep, want);
+	assert_int_equal(rc, n.gaps + n.overlaps);
+	free(rep);
+	free(uni);
+	free(want);
+	terr_index_free(ti);
+	cfg_destroy(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -751,6 +1008,8 @@ int main(void)
 		cmocka_unit_test(test_empty_config),
 		cmocka_unit_test_setup_teardown(test_coverage_report, setup_dach, teardown_dach),
 		cmocka_unit_test(test_coverage_order_and_default),
+		cmocka_unit_test(test_coverage_hierarchy),
+		cmocka_unit_test(test_coverage_random_reference),
 		cmocka_unit_test_setup_teardown(test_coverage_malformed, setup_dach, teardown_dach),
 		cmocka_unit_test(test_big_table_every_prefix),
 		cmocka_unit_test(test_big_table_random),
