@@ -9,7 +9,8 @@
  * The trampolines cost one indirect call per decision and keep the router,
  * the server and the publisher ignorant of each other.
  *
- * Shutdown order: stop accepting; stop reading; let queued output drain
+ * Shutdown order: reject the waiting calls (RejectCall SHUTDOWN, so each PBX
+ * can play its fallback); stop accepting; stop reading; let queued output drain
  * (bounded by drain_ms); free the sessions (each one tells the router it is
  * gone); then the router, the territory index, the configuration and, when
  * owned, the event_base.
@@ -211,7 +212,9 @@ void cl_engine_stop(struct cl_engine *eng)
 		return;
 	}
 	eng->stopping = true;
-	CL_LOG_INFO("engine: stopping (draining for at most %u ms)", eng->drain_ms);
+	uint32_t n = rt_reject_waiting(eng->rt, RT_REJECT_SHUTDOWN, "engine shutting down");
+	CL_LOG_INFO("engine: stopping (%u waiting calls rejected; draining for at most %u ms)", n,
+		    eng->drain_ms);
 	srv_shutdown(eng->srv, eng->drain_ms, on_srv_done, eng);
 }
 

@@ -885,6 +885,20 @@ void rt_owner_gone(struct rt *rt, void *owner)
 	}
 }
 
+uint32_t rt_reject_waiting(struct rt *rt, enum rt_reject why, const char *text)
+{
+	struct rt_call *c, *tmp;
+	uint32_t n = 0;
+	rt_tick(rt);
+	HASH_ITER(hh, rt->calls, c, tmp) {
+		if (c->state != RT_CALL_QUEUED)
+			continue;
+		call_finish(rt, c, RT_END_REJECTED, why, text);
+		n++;
+	}
+	return n;
+}
+
 /* ----------------------------------------------------------- target side */
 
 static int target_lookup(struct rt *rt, const char *id, struct rt_target **out)

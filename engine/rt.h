@@ -238,9 +238,16 @@ int rt_call_abandoned(struct rt *rt, const char *call_id, void *owner);
 /* The owner connection went away: its live calls end (RT_END_OWNER_LOST). */
 void rt_owner_gone(struct rt *rt, void *owner);
 
+/* Shutdown: every waiting call is rejected (reject hook with `why`, ended as
+ * RT_END_REJECTED); reserved and connected calls are left to finish. Returns
+ * how many were rejected. */
+uint32_t rt_reject_waiting(struct rt *rt, enum rt_reject why, const char *text);
+
 /* ---- targets (agents, partners) ---- */
 
-/* Bind session (may be NULL) and log in. Already logged in: rebinds. */
+/* Bind session (may be NULL) and log in. Already logged in: rebinds.
+ * A target with needs_accept is offered calls only while it has a session
+ * (someone must be there to accept). */
 int rt_target_login(struct rt *rt, const char *target_id, bool ready, void *session);
 /* Log out: reserved calls are re-queued; connected calls go on to their end. */
 int rt_target_logout(struct rt *rt, const char *target_id);

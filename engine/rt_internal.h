@@ -64,6 +64,7 @@ struct rt_target {
 	uint64_t last_offer_seq;
 	struct rt_call *seats;  /* calls holding a seat (list via seat_next/prev) */
 	const char *id;         /* cfg->id */
+	void *session;
 	/* Second line: re-listing after a call, and the colder rest. */
 	uint64_t answered;
 	struct rt_member **mem; /* mem_inline, or malloc'd past 4; nodes in the arena */
@@ -77,7 +78,6 @@ struct rt_target {
 	double weight_share;    /* > 0 */
 	double score;           /* performance: closure x proficiency x penalty */
 	uint64_t since_wall, last_end_wall;
-	void *session;
 	struct event *pause_ev;
 	UT_hash_handle hh;      /* by cfg->id */
 	char reason[64];
@@ -157,7 +157,7 @@ struct rt {
 static inline bool rt_target_available(const struct rt_target *t)
 {
 	return t->state == RT_TARGET_READY && !t->paused && !t->draining &&
-	       t->active < t->capacity;
+	       t->active < t->capacity && (!t->needs_accept || t->session);
 }
 
 /* ---- rt_queue.c ---- */

@@ -48,6 +48,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "owner.h"
 #include "wire.h"
 
 /* Session flags. */
@@ -66,6 +67,7 @@ enum {
 #define SRV_TEXT_MAX 256
 
 struct srv_session {
+	struct cl_owner owner; /* first: the router's owner pointer is the session */
 	struct srv *srv;
 	struct bufferevent *bev;
 	struct event *resume; /* zero-delay: continue reading, or free */
@@ -1007,6 +1009,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (!(s = calloc(1, sizeof *s)))
 		goto fail;
+	s->owner.kind = CL_OWNER_SESSION;
 	s->srv = srv;
 	s->id = ++srv->next_id;
 	peer_name(sa, s->peer, sizeof s->peer);
@@ -1264,13 +1267,16 @@ void srv_rt_hooks(struct rt_hooks *h)
 	h->status = srv_hook_status;
 }
 
-/* The call's owner session, or NULL when there is nobody to tell. */
+/* The call's owner session, or NULL when there is nobody to tell (or the
+ * call belongs to another front end: see owner.h). */
 static struct srv_session *call_owner(struct srv *srv, const struct rt_call *c,
 				      struct rt_call_info *ci)
 {
 	if (srv->freeing || !srv->rt)
 		return NULL;
 	rt_call_info(srv->rt, c, ci);
+	if (!ci->owner || cl_owner_kind(ci->owner) != CL_OWNER_SESSION)
+		return NULL;
 	return ci->owner;
 }
 

@@ -879,6 +879,40 @@ static int qv_fn(void *arg, const struct rt_queue_info *q)
 	return 0;
 }
 
+static void test_reject_waiting(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(cfg_basic);
+	rt_target_login(f->rt, "anna", true, NULL);
+	offer(f, "c1", "+4930", NULL, "printers", 0);
+	offer(f, "c2", "+4930", NULL, "printers", 0);
+	offer(f, "c3", "+4930", NULL, "printers", 0);
+	assert_int_equal(rt_reject_waiting(f->rt, RT_REJECT_SHUTDOWN, "shutting down"), 2);
+	assert_int_equal(last(f, REC_REJECT)->reject, RT_REJECT_SHUTDOWN);
+	assert_int_equal(count(f, REC_REJECT, NULL), 2);
+	/* The reserved call is left to finish. */
+	assert_int_equal(call_state(f, "c1"), RT_CALL_RESERVED);
+	struct rt_stats st;
+	rt_stats(f->rt, &st);
+	assert_int_equal(st.waiting_calls, 0);
+	assert_int_equal(st.rejected, 2);
+	fx_free(f);
+}
+
+static void test_needs_accept_requires_session(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(cfg_accept);
+	/* anna logs in without a session: nobody could accept her offers. */
+	rt_target_login(f->rt, "anna", true, NULL);
+	offer(f, "c1", "+4930", NULL, "printers", 0);
+	assert_int_equal(call_state(f, "c1"), RT_CALL_QUEUED);
+	assert_null(last(f, REC_OFFER));
+	rt_target_login(f->rt, "ben", true, (void *)0x2);
+	assert_string_equal(last(f, REC_OFFER)->target, "ben");
+	fx_free(f);
+}
+
 static void test_queue_views(void **state)
 {
 	(void)state;
@@ -929,6 +963,8 @@ int main(void)
 		cmocka_unit_test(test_limits_and_rejects),
 		cmocka_unit_test(test_max_calls),
 		cmocka_unit_test(test_owner_and_session_gone),
+		cmocka_unit_test(test_reject_waiting),
+		cmocka_unit_test(test_needs_accept_requires_session),
 		cmocka_unit_test(test_queue_views),
 	};
 	return cmocka_run_group_tests_name("rt", tests, NULL, NULL);
