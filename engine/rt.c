@@ -701,6 +701,37 @@ static const struct cfg_plan *plan_match(const struct rt *rt, const struct rt_ca
 	return NULL;
 }
 
+/* One allocation: the call, its timer event, and its five strings (id,
+ * caller, dialed, postal code, segment; NULL = ""). Not yet in the table. */
+static struct rt_call *call_alloc(struct rt *rt, const char *const strs[5])
+{
+	size_t lens[5], total = 0;
+	for (int i = 0; i < 5; i++) {
+		lens[i] = strs[i] ? strlen(strs[i]) : 0;
+		total += lens[i] + 1;
+	}
+	size_t ev_off = (sizeof(struct rt_call) + 15) & ~(size_t)15;
+	struct rt_call *c = calloc(1, ev_off + rt->event_size + total);
+	if (!c)
+		return NULL;
+	c->tmo = (struct event *)((char *)c + ev_off);
+	char *p = (char *)c->tmo + rt->event_size;
+	char **dst[5] = {&c->id, &c->caller, &c->dialed, &c->postal, &c->segment};
+	for (int i = 0; i < 5; i++) {
+		*dst[i] = p;
+		if (lens[i])
+			memcpy(p, strs[i], lens[i]);
+		p[lens[i]] = '\0';
+		p += lens[i] + 1;
+	}
+	if (event_assign(c->tmo, rt->base, -1, 0, call_timer_cb, c) < 0) {
+		free(c);
+		return NULL;
+	}
+	c->rt = rt;
+	return c;
+}
+
 int rt_call_offer(struct rt *rt, const struct rt_call_req *req, void *owner, uint64_t owner_seq)
 {
 	rt_tick(rt);
@@ -736,31 +767,8 @@ int rt_call_offer(struct rt *rt, const struct rt_call_req *req, void *owner, uin
 		return -RT_ELIMIT;
 
 	const char *strs[5] = {req->id, req->caller, req->dialed, req->postal_code, req->segment};
-	size_t lens[5], total = 0;
-	for (int i = 0; i < 5; i++) {
-		lens[i] = strs[i] ? strlen(strs[i]) : 0;
-		total += lens[i] + 1;
-	}
-	/* One allocation: the call, its timer event, its strings. */
-	size_t ev_off = (sizeof *c + 15) & ~(size_t)15;
-	c = calloc(1, ev_off + rt->event_size + total);
-	if (!c)
+	if (!(c = call_alloc(rt, strs)))
 		return -RT_ENOMEM;
-	c->tmo = (struct event *)((char *)c + ev_off);
-	char *p = (char *)c->tmo + rt->event_size;
-	char **dst[5] = {&c->id, &c->caller, &c->dialed, &c->postal, &c->segment};
-	for (int i = 0; i < 5; i++) {
-		*dst[i] = p;
-		if (lens[i])
-			memcpy(p, strs[i], lens[i]);
-		p[lens[i]] = '\0';
-		p += lens[i] + 1;
-	}
-	if (event_assign(c->tmo, rt->base, -1, 0, call_timer_cb, c) < 0) {
-		free(c);
-		return -RT_ENOMEM;
-	}
-	c->rt = rt;
 	c->mask = mask;
 	c->first_skill = first;
 	c->priority = req->priority > 100 ? 100 : req->priority;
@@ -773,7 +781,7 @@ int rt_call_offer(struct rt *rt, const struct rt_call_req *req, void *owner, uin
 	c->terr = terr_resolve(rt->ti, c->postal, c->caller, NULL);
 	c->plan = plan_match(rt, c);
 
-	HASH_ADD_KEYPTR(hh, rt->calls, c->id, lens[0], c);
+	HASH_ADD_KEYPTR(hh, rt->calls, c->id, strlen(c->id), c);
 	c->in_table = true;
 	rt->n_live++;
 	rt->st.offered++;
@@ -1219,4 +1227,177 @@ void rt_foreach_queue(const struct rt *rt, int (*fn)(void *arg, const struct rt_
 		if (fn(arg, &qi))
 			return;
 	}
+}
+
+/* ---------------------------------------------------------------- reload */
+
+static uint64_t remap_mask(const struct rt *rt, const struct rt *old, uint64_t mask)
+{
+	uint64_t m = 0;
+	for (; mask; mask &= mask - 1) {
+		int s = skill_find(rt, old->cfg->skills[__builtin_ctzll(mask)]);
+		if (s >= 0)
+			m |= 1ULL << s;
+	}
+	return m;
+}
+
+/* A copy of oc in rt, re-resolved under rt's configuration; not in the table. */
+static struct rt_call *adopt_call(struct rt *rt, const struct rt *old, const struct rt_call *oc)
+{
+	const char *strs[5] = {oc->id, oc->caller, oc->dialed, oc->postal, oc->segment};
+	struct rt_call *c = call_alloc(rt, strs);
+	if (!c)
+		return NULL;
+	c->mask = remap_mask(rt, old, oc->mask);
+	c->first_skill = oc->first_skill >= 0 ? skill_find(rt, old->cfg->skills[oc->first_skill]) : -1;
+	c->priority = oc->priority;
+	c->owner = oc->owner;
+	c->owner_seq = oc->owner_seq;
+	c->seq = oc->seq;
+	c->offered_mono = oc->offered_mono;
+	c->offered_wall = oc->offered_wall;
+	c->answered_wall = oc->answered_wall;
+	c->ended_wall = oc->ended_wall;
+	c->misses = oc->misses;
+	c->routed = oc->routed;
+	c->state = RT_CALL_QUEUED;
+	c->terr = terr_resolve(rt->ti, c->postal, c->caller, NULL);
+	c->plan = plan_match(rt, c);
+	return c;
+}
+
+static void table_add(struct rt *rt, struct rt_call *c)
+{
+	HASH_ADD_KEYPTR(hh, rt->calls, c->id, strlen(c->id), c);
+	c->in_table = true;
+	rt->n_live++;
+}
+
+static int by_seq(const void *a, const void *b)
+{
+	const struct rt_call *x = *(const struct rt_call *const *)a;
+	const struct rt_call *y = *(const struct rt_call *const *)b;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+uint32_t rt_adopt(struct rt *rt, struct rt *old)
+{
+	uint32_t n = 0, n_wait = 0;
+	struct rt_call **waiting = NULL;
+
+	rt_tick(rt);
+	rt->st = old->st;
+	rt->call_seq = old->call_seq;
+	rt->resv_seq = old->resv_seq;
+	rt->offer_seq = old->offer_seq;
+	rt->avg_handle_ms = old->avg_handle_ms;
+
+	for (uint32_t i = 0; i < old->n_targets; i++) {
+		const struct rt_target *ot = &old->targets[i];
+		struct rt_target *t = rt_target_find(rt, ot->id);
+		if (!t)
+			continue;
+		t->state = ot->state;
+		memcpy(t->reason, ot->reason, sizeof t->reason);
+		t->session = ot->session;
+		t->misses = ot->misses;
+		t->offered = ot->offered;
+		t->answered = ot->answered;
+		t->last_offer_seq = ot->last_offer_seq;
+		t->idle_since = ot->idle_since;
+		t->since_wall = ot->since_wall;
+		t->last_end_wall = ot->last_end_wall;
+		t->draining = ot->draining;
+	}
+
+	/* Live calls: the old table (queued, reserved, connected) plus the
+	 * wrap-up calls, which only the targets' seats know. */
+	uint32_t cap = old->n_live + 1;
+	for (uint32_t i = 0; i < old->n_targets; i++)
+		cap += old->targets[i].wrapping;
+	waiting = calloc(cap, sizeof *waiting);
+	if (!waiting)
+		return 0;
+
+	for (uint32_t i = 0; i < old->n_targets; i++) {
+		const struct rt_target *ot = &old->targets[i];
+		struct rt_target *t = rt_target_find(rt, ot->id);
+		for (const struct rt_call *oc = ot->seats; oc; oc = oc->seat_next) {
+			struct rt_call *c = adopt_call(rt, old, oc);
+			if (!c)
+				continue;
+			n++;
+			switch (oc->state) {
+			case RT_CALL_RESERVED:
+				if (!t) { /* its target is gone: route it afresh */
+					c->routed = false;
+					waiting[n_wait++] = c;
+					break;
+				}
+				table_add(rt, c);
+				c->state = RT_CALL_RESERVED;
+				c->target = t;
+				c->resv_id = oc->resv_id;
+				c->needs_accept = oc->needs_accept;
+				c->accepted = oc->accepted;
+				seat_link(t, c);
+				arm(c, rt->cfg->ring_timeout_ms);
+				break;
+			case RT_CALL_CONNECTED:
+				table_add(rt, c);
+				c->state = RT_CALL_CONNECTED;
+				if (t) {
+					c->target = t;
+					seat_link(t, c);
+				}
+				break;
+			case RT_CALL_WRAPUP:
+				if (!t) {
+					call_free(rt, c);
+					break;
+				}
+				c->state = RT_CALL_WRAPUP;
+				c->target = t;
+				seat_link(t, c);
+				t->wrapping++;
+				uint64_t done = c->ended_wall + t->wrapup_ms;
+				arm(c, done > rt_now_wall(rt) ? (uint32_t)(done - rt_now_wall(rt)) : 0);
+				break;
+			default:
+				call_free(rt, c);
+				break;
+			}
+		}
+	}
+	const struct rt_call *oc, *tmp;
+	HASH_ITER(hh, old->calls, oc, tmp) {
+		if (oc->state != RT_CALL_QUEUED)
+			continue;
+		struct rt_call *c = adopt_call(rt, old, oc);
+		if (c) {
+			waiting[n_wait++] = c;
+			n++;
+		}
+	}
+
+	/* Waiting calls oldest first, under the new plans; they may be routed
+	 * at once (hooks fire) and are not counted as offered or queued again. */
+	qsort(waiting, n_wait, sizeof *waiting, by_seq);
+	uint64_t queued = rt->st.queued;
+	for (uint32_t i = 0; i < n_wait; i++) {
+		struct rt_call *c = waiting[i];
+		table_add(rt, c);
+		if (!c->plan)
+			call_finish(rt, c, RT_END_REJECTED, RT_REJECT_NO_ROUTE,
+				    "no routing plan matches after reload");
+		else
+			call_enter_step(rt, c, 0);
+	}
+	rt->st.queued = queued;
+	free(waiting);
+
+	for (uint32_t i = 0; i < rt->n_targets; i++)
+		target_refresh(rt, &rt->targets[i]);
+	return n;
 }

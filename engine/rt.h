@@ -218,6 +218,22 @@ struct rt *rt_new(struct event_base *base, const struct cl_config *cfg,
 /* Frees every call (no hooks are called) and target. NULL does nothing. */
 void rt_free(struct rt *rt);
 
+/*
+ * Configuration reload: take over the live state of `old` (built from the
+ * previous configuration) into `rt` (built from the new one, not used yet).
+ * Targets are matched by id: state, session, counters and drain carry over.
+ * Calls keep their ids, owners, age and priority:
+ * - reserved, connected and wrap-up calls keep their target when it still
+ *   exists; a reserved call whose target is gone is routed afresh, a
+ *   connected one goes on without a seat, a wrap-up one ends;
+ * - waiting calls are routed afresh under the new plans, oldest first (they
+ *   may be routed at once: the hooks fire).
+ * Skills are matched by name; a skill the new configuration lacks is dropped
+ * from the call. No hook of `old` is called; free it with rt_free after.
+ * Returns the number of calls carried over.
+ */
+uint32_t rt_adopt(struct rt *rt, struct rt *old);
+
 /* ---- call events (PBX) ---- */
 
 /*

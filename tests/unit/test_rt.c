@@ -913,6 +913,72 @@ static void test_needs_accept_requires_session(void **state)
 	fx_free(f);
 }
 
+static const char *cfg_reload =
+	CFG_HEAD
+	"router: {miss_pause_ms: 0}\n"
+	"reps:\n"
+	"  - {id: anna, territories: [de], skills: {printers: 5, lang-de: 5}}\n"
+	"  - {id: cara, territories: [de], skills: [printers]}\n"
+	"plans:\n"
+	"  - name: all\n"
+	"    steps:\n"
+	"      - {targets: reps, territory: caller, strategy: longest-idle}\n";
+
+static void test_adopt_on_reload(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(cfg_basic); /* anna, ben */
+	rt_target_login(f->rt, "anna", true, (void *)0x1);
+	rt_target_login(f->rt, "ben", true, (void *)0x2);
+	offer(f, "c1", "+4930", NULL, "printers", 0);
+	offer(f, "c2", "+4930", NULL, "printers", 0);
+	assert_int_equal(rt_call_answered(f->rt, "c1", NULL, f), 0);
+	rt_target_set_ready(f->rt, "anna", false, "break");
+	/* c2 rings at ben, c3 waits. */
+	offer(f, "c3", "+4930", NULL, "printers", 7);
+	assert_int_equal(call_state(f, "c3"), RT_CALL_QUEUED);
+	struct rt_call_info ci;
+	rt_call_info(f->rt, rt_call_find(f->rt, "c1"), &ci);
+	assert_string_equal(ci.target_id, "anna");
+
+	/* New configuration: ben is gone, cara is new (logged out). */
+	char err[256];
+	struct cl_config *cfg2 = NULL;
+	assert_int_equal(cl_config_load_string(cfg_reload, "new.yaml", &cfg2, err, sizeof err), 0);
+	struct terr_index *ti2 = terr_index_new(cfg2);
+	struct rt *rt2 = rt_new(f->base, cfg2, ti2, &hooks, f);
+	assert_int_equal(rt_adopt(rt2, f->rt), 3);
+	rt_free(f->rt);
+	terr_index_free(f->ti);
+	cl_config_free(f->cfg);
+	f->rt = rt2;
+	f->ti = ti2;
+	f->cfg = cfg2;
+
+	/* anna keeps her call and her state; c2 lost ben and waits with c3. */
+	rt_call_info(f->rt, rt_call_find(f->rt, "c1"), &ci);
+	assert_int_equal(ci.state, RT_CALL_CONNECTED);
+	assert_string_equal(ci.target_id, "anna");
+	struct rt_target_info ti = tinfo(f, "anna");
+	assert_int_equal(ti.state, RT_TARGET_NOT_READY);
+	assert_string_equal(ti.reason, "break");
+	assert_ptr_equal(ti.session, (void *)0x1);
+	assert_int_equal(call_state(f, "c2"), RT_CALL_QUEUED);
+	assert_int_equal(call_state(f, "c3"), RT_CALL_QUEUED);
+	/* Priority still counts: cara takes c3 first. */
+	rt_target_login(f->rt, "cara", true, NULL);
+	assert_string_equal(last(f, REC_ROUTE)->call, "c3");
+	assert_string_equal(last(f, REC_ROUTE)->target, "cara");
+	/* The carried call ends normally and frees anna's seat. */
+	assert_int_equal(rt_call_ended(f->rt, "c1", f), 0);
+	assert_int_equal(tinfo(f, "anna").active, 0);
+	struct rt_stats st;
+	rt_stats(f->rt, &st);
+	assert_int_equal(st.offered, 3); /* counters carried, not re-counted */
+	assert_int_equal(st.completed, 1);
+	fx_free(f);
+}
+
 static void test_queue_views(void **state)
 {
 	(void)state;
@@ -965,6 +1031,7 @@ int main(void)
 		cmocka_unit_test(test_owner_and_session_gone),
 		cmocka_unit_test(test_reject_waiting),
 		cmocka_unit_test(test_needs_accept_requires_session),
+		cmocka_unit_test(test_adopt_on_reload),
 		cmocka_unit_test(test_queue_views),
 	};
 	return cmocka_run_group_tests_name("rt", tests, NULL, NULL);
