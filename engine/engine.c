@@ -62,7 +62,7 @@ struct cl_engine {
 	struct pub *pub;
 	struct http_api *http;
 
-	struct event *sigint, *sigterm;
+	struct event *sigint, *sigterm, *sighup;
 	char *listen_addr;  /* owned copies of the effective addresses */
 	char *http_addr;    /* NULL = off */
 	char *redis_addr;   /* NULL = from the config */
@@ -127,6 +127,16 @@ static void eng_event(void *arg, const struct rt_event *ev)
 	/* The publisher attaches here: pub_event(eng->pub, ev). */
 }
 
+static const struct rt_hooks eng_hooks = {
+	.route = eng_route,
+	.queued = eng_queued,
+	.reject = eng_reject,
+	.offer = eng_offer,
+	.revoke = eng_revoke,
+	.status = eng_status,
+	.event = eng_event,
+};
+
 /* ---- lifetime ---- */
 
 static char *dup_or_null(const char *s)
@@ -170,16 +180,7 @@ struct cl_engine *cl_engine_new(struct event_base *base, struct cl_config *cfg,
 
 	if (!(eng->ti = terr_index_new(eng->cfg)))
 		goto fail;
-	struct rt_hooks hooks = {
-		.route = eng_route,
-		.queued = eng_queued,
-		.reject = eng_reject,
-		.offer = eng_offer,
-		.revoke = eng_revoke,
-		.status = eng_status,
-		.event = eng_event,
-	};
-	if (!(eng->rt = rt_new(eng->base, eng->cfg, eng->ti, &hooks, eng)))
+	if (!(eng->rt = rt_new(eng->base, eng->cfg, eng->ti, &eng_hooks, eng)))
 		goto fail;
 	if (!(eng->srv = srv_new(eng->base, eng->cfg, "closeloopd " CL_VERSION)))
 		goto fail;
@@ -216,6 +217,71 @@ void cl_engine_stop(struct cl_engine *eng)
 	CL_LOG_INFO("engine: stopping (%u waiting calls rejected; draining for at most %u ms)", n,
 		    eng->drain_ms);
 	srv_shutdown(eng->srv, eng->drain_ms, on_srv_done, eng);
+}
+
+/*
+ * Reload: load and check the file, build a territory index and a router from
+ * it, let the new router adopt the old one's targets and live calls
+ * (rt_adopt), then swap. Any failure before the swap leaves everything as it
+ * was. Addresses (listen, http, redis) are bound at start and need a restart;
+ * a change to them is reported and not applied.
+ */
+int cl_engine_reload(struct cl_engine *eng, const char *path, char *err, size_t errlen)
+{
+	char buf[512];
+	struct cl_config *cfg = NULL;
+	struct terr_index *ti = NULL;
+	struct rt *rt = NULL;
+
+	if (!err || !errlen) {
+		err = buf;
+		errlen = sizeof buf;
+	}
+	const char *file = path ? path : eng->cfg->path;
+	if (cl_config_load(file, &cfg, err, errlen) < 0) {
+		CL_LOG_WARN("engine: reload refused, the running configuration stays: %s", err);
+		return -1;
+	}
+	if (!(ti = terr_index_new(cfg)) || !(rt = rt_new(eng->base, cfg, ti, &eng_hooks, eng))) {
+		snprintf(err, errlen, "out of memory building the new router");
+		CL_LOG_ERROR("engine: reload failed: %s", err);
+		terr_index_free(ti);
+		cl_config_free(cfg);
+		return -1;
+	}
+	const char *why = NULL;
+	if (cfg->listen && eng->cfg->listen && strcmp(cfg->listen, eng->cfg->listen) != 0)
+		why = "engine.listen";
+	else if ((cfg->http == NULL) != (eng->cfg->http == NULL) ||
+		 (cfg->http && strcmp(cfg->http, eng->cfg->http) != 0))
+		why = "engine.http";
+	if (why)
+		CL_LOG_WARN("engine: reload: %s changed; it takes effect at the next restart", why);
+
+	uint32_t carried = rt_adopt(rt, eng->rt);
+	struct cl_config *old_cfg = eng->cfg; /* `file` may point into it */
+	rt_free(eng->rt);
+	terr_index_free(eng->ti);
+	eng->cfg = cfg;
+	eng->ti = ti;
+	eng->rt = rt;
+	srv_set_config(eng->srv, cfg);
+	srv_set_rt(eng->srv, rt);
+	CL_LOG_INFO("engine: configuration reloaded from %s (%zu targets, %zu plans, %u live calls "
+		    "carried over)",
+		    cfg->path, cfg->n_targets, cfg->n_plans, carried);
+	cl_config_free(old_cfg);
+	return 0;
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	struct cl_engine *eng = arg;
+	char err[512];
+	(void)sig;
+	(void)what;
+	CL_LOG_INFO("engine: SIGHUP received, reloading the configuration");
+	cl_engine_reload(eng, NULL, err, sizeof err);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -280,8 +346,10 @@ int cl_engine_start(struct cl_engine *eng)
 	if (!eng->no_signals) {
 		eng->sigint = evsignal_new(eng->base, SIGINT, on_signal, eng);
 		eng->sigterm = evsignal_new(eng->base, SIGTERM, on_signal, eng);
-		if (!eng->sigint || !eng->sigterm || evsignal_add(eng->sigint, NULL) < 0 ||
-		    evsignal_add(eng->sigterm, NULL) < 0) {
+		eng->sighup = evsignal_new(eng->base, SIGHUP, on_sighup, eng);
+		if (!eng->sigint || !eng->sigterm || !eng->sighup ||
+		    evsignal_add(eng->sigint, NULL) < 0 || evsignal_add(eng->sigterm, NULL) < 0 ||
+		    evsignal_add(eng->sighup, NULL) < 0) {
 			CL_LOG_ERROR("engine: cannot install signal handlers");
 			return -CL_ENGINE_ENOMEM;
 		}
@@ -317,6 +385,8 @@ void cl_engine_free(struct cl_engine *eng)
 		event_free(eng->sigint);
 	if (eng->sigterm)
 		event_free(eng->sigterm);
+	if (eng->sighup)
+		event_free(eng->sighup);
 	/* Sessions first: each one tells the router it is gone. */
 	srv_free(eng->srv);
 	rt_free(eng->rt);

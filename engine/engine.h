@@ -85,6 +85,15 @@ int cl_engine_run(struct cl_engine *eng);
  */
 void cl_engine_stop(struct cl_engine *eng);
 
+/*
+ * Reload the configuration from path (NULL = the file it was loaded from):
+ * applied atomically — targets keep their state and sessions, calls in
+ * progress keep their targets (rt_adopt) — or, on any error, refused with
+ * the reason in err ("file:line: ...") and nothing changed. SIGHUP does the
+ * same. Listen addresses need a restart. Returns 0 or -1. Loop thread only.
+ */
+int cl_engine_reload(struct cl_engine *eng, const char *path, char *err, size_t errlen);
+
 /* True once cl_engine_stop has finished draining. */
 bool cl_engine_stopped(const struct cl_engine *eng);
 

@@ -1107,6 +1107,8 @@ fail:
 	return NULL;
 }
 
+void srv_set_config(struct srv *srv, const struct cl_config *cfg) { srv->cfg = cfg; }
+
 void srv_set_rt(struct srv *srv, struct rt *rt) { srv->rt = rt; }
 
 int srv_listen(struct srv *srv, const char *addr)

@@ -80,6 +80,9 @@ struct srv *srv_new(struct event_base *base, const struct cl_config *cfg, const 
 
 /* Borrowed; must outlive the server's sessions (free the server first). */
 void srv_set_rt(struct srv *srv, struct rt *rt);
+/* After a reload: limits and tokens from cfg (borrowed) apply from now on;
+ * timeouts and watermarks of open connections stay as they were set. */
+void srv_set_config(struct srv *srv, const struct cl_config *cfg);
 
 /*
  * Fill hooks with the server's router hooks (route, queued, reject, offer,
