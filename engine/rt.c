@@ -98,6 +98,15 @@ static void target_sync(struct rt *rt, struct rt_target *t)
 
 static void reserve(struct rt *rt, struct rt_call *c, struct rt_target *t);
 
+/* The weights the strategies read: share for weighted-share, closure rate for
+ * performance-weighted, both scaled by the contract penalty. */
+static void target_weights(struct rt_target *t)
+{
+	double share = t->cfg->share > 0 ? t->cfg->share : 1.0;
+	t->weight_share = share * t->penalty;
+	t->score = (t->closure > 0.001 ? t->closure : 0.001) * t->penalty;
+}
+
 /* Invariant 2: a target that can take calls first serves the waiting ones. */
 static void target_refresh(struct rt *rt, struct rt_target *t)
 {
@@ -172,7 +181,7 @@ static void call_unwait(struct rt *rt, struct rt_call *c)
 {
 	if (!c->n_wait)
 		return;
-	for (uint32_t s = 0; s <= c->step && s < CFG_MAX_STEPS; s++) {
+	for (uint32_t s = 0; s <= RT_PREF; s++) {
 		struct rt_wait *w = &c->w[s];
 		if (w->q && rt_hnode_in_heap(&w->hn))
 			rt_heap_remove(&w->q->wait, &w->hn);
@@ -181,11 +190,12 @@ static void call_unwait(struct rt *rt, struct rt_call *c)
 	rt->n_waiting--;
 }
 
-/* Join the wait heaps of steps 0..step (escalation is cumulative). */
+/* Join the wait heaps of the preferred target and of the plan steps reached
+ * (escalation is cumulative). Slots of steps not reached have no queue. */
 static int call_wait(struct rt *rt, struct rt_call *c)
 {
 	uint32_t n = 0;
-	for (uint32_t s = 0; s <= c->step; s++) {
+	for (uint32_t s = 0; s <= RT_PREF; s++) {
 		struct rt_wait *w = &c->w[s];
 		if (!w->q || rt_hnode_in_heap(&w->hn) || w->q->wait.n >= rt->cfg->max_queue)
 			continue;
@@ -356,6 +366,7 @@ static int call_enter_step(struct rt *rt, struct rt_call *c, uint32_t from)
 		bool was_waiting = c->n_wait > 0;
 		c->w[s].q = q;
 		c->step = s;
+		c->in_plan = true;
 		if (t) {
 			reserve(rt, c, t);
 			return 0;
@@ -377,13 +388,26 @@ static int call_enter_step(struct rt *rt, struct rt_call *c, uint32_t from)
 	return 1;
 }
 
+/* Leave the preferred-target-only phase (or skip it): the plan's first step,
+ * or NO_ROUTE when no plan matched. Returns 1 when c was freed. */
+static int enter_plan(struct rt *rt, struct rt_call *c)
+{
+	c->in_plan = true;
+	if (!c->plan) {
+		call_finish(rt, c, RT_END_REJECTED, RT_REJECT_NO_ROUTE, "no routing plan matches");
+		return 1;
+	}
+	return call_enter_step(rt, c, 0);
+}
+
 /* After a no-answer or a decline: the best available target of the steps the
  * call has reached, else wait again with its original age (at the front of
  * its priority). */
 static void call_requeue(struct rt *rt, struct rt_call *c)
 {
 	c->state = RT_CALL_QUEUED;
-	for (uint32_t s = 0; s <= c->step; s++) {
+	for (uint32_t i = 0; i <= c->step + 1; i++) {
+		uint32_t s = i == 0 ? RT_PREF : i - 1; /* the preferred target first */
 		struct rt_target *t = c->w[s].q ? rt_queue_pick(rt, c->w[s].q) : NULL;
 		if (t) {
 			reserve(rt, c, t);
@@ -396,7 +420,7 @@ static void call_requeue(struct rt *rt, struct rt_call *c)
 	}
 	rt->st.queued++;
 	emit(rt, RT_EV_CALL_QUEUED, c, NULL, 0, 0, NULL);
-	struct rt_queue *q = c->w[c->step].q;
+	struct rt_queue *q = c->in_plan ? c->w[c->step].q : c->w[RT_PREF].q;
 	if (rt->hooks.queued)
 		rt->hooks.queued(rt->hook_arg, c, q ? q->wait.n : c->n_wait,
 				 q ? estimated_wait(rt, q) : 0);
@@ -493,6 +517,11 @@ static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	switch (c->state) {
 	case RT_CALL_QUEUED: {
+		if (!c->in_plan) {
+			/* The preferred target had its time: the plan takes over. */
+			enter_plan(rt, c);
+			break;
+		}
 		uint32_t old = c->step;
 		if (call_enter_step(rt, c, old + 1) == 0 && c->step != old) {
 			rt->st.escalations++;
@@ -580,8 +609,9 @@ struct rt *rt_new(struct event_base *base, const struct cl_config *cfg,
 		t->state = t->cfg->auto_ready ? RT_TARGET_READY : RT_TARGET_LOGGED_OUT;
 		t->idle_since = now;
 		t->since_wall = wall;
-		t->weight_share = t->cfg->share > 0 ? t->cfg->share : 1.0;
-		t->score = t->cfg->closure_rate > 0 ? t->cfg->closure_rate : 0.01;
+		t->closure = t->cfg->closure_rate;
+		t->penalty = 1.0;
+		target_weights(t);
 		HASH_ADD_KEYPTR(hh, rt->by_id, t->cfg->id, strlen(t->cfg->id), t);
 		for (size_t j = 0; j < t->cfg->n_territories; j++) {
 			int terr = t->cfg->territories[j];
@@ -759,6 +789,15 @@ int rt_call_offer(struct rt *rt, const struct rt_call_req *req, void *owner, uin
 			mask |= 1ULL << s;
 	}
 
+	struct rt_target *pref = NULL;
+	if (req->preferred_target && *req->preferred_target) {
+		if (!valid_str(req->preferred_target, true))
+			return -RT_EINVAL;
+		HASH_FIND_STR(rt->by_id, req->preferred_target, pref);
+		if (!pref)
+			return -RT_ENOTARGET;
+	}
+
 	struct rt_call *c;
 	HASH_FIND_STR(rt->calls, req->id, c);
 	if (c)
@@ -787,13 +826,32 @@ int rt_call_offer(struct rt *rt, const struct rt_call_req *req, void *owner, uin
 	rt->st.offered++;
 	emit(rt, RT_EV_CALL_OFFERED, c, NULL, 0, 0, NULL);
 
-	if (!c->plan) {
-		call_finish(rt, c, RT_END_REJECTED, RT_REJECT_NO_ROUTE, "no routing plan matches");
-		return 0;
+	if (pref) {
+		/* Wait for the preferred target alone for preferred_ms, then the
+		 * plan (the preferred target stays eligible: cumulative). */
+		struct rt_qkey k = {.terr = (int32_t)pref->idx, .set = RT_SET_TARGET, .min_prof = 1};
+		struct rt_queue *q = rt_queue_get(rt, &k);
+		if (q) {
+			c->w[RT_PREF].q = q;
+			struct rt_target *t = rt_queue_pick(rt, q);
+			if (t) {
+				reserve(rt, c, t);
+				return 0;
+			}
+			if (req->preferred_ms && call_wait(rt, c) == 0) {
+				rt->st.queued++;
+				emit(rt, RT_EV_CALL_QUEUED, c, NULL, 0, 0, NULL);
+				if (rt->hooks.queued)
+					rt->hooks.queued(rt->hook_arg, c, q->wait.n, estimated_wait(rt, q));
+				arm(c, req->preferred_ms);
+				return 0;
+			}
+		}
 	}
-	call_enter_step(rt, c, 0);
+	enter_plan(rt, c);
 	return 0;
 }
+
 
 static int call_lookup(struct rt *rt, const char *id, void *owner, struct rt_call **out)
 {
@@ -1134,6 +1192,7 @@ void rt_call_info(const struct rt *rt, const struct rt_call *c, struct rt_call_i
 	o->territory = c->terr >= 0 ? rt->cfg->territories[c->terr].name : "";
 	o->plan = c->plan ? c->plan->name : "";
 	o->target_id = c->target ? c->target->id : NULL;
+	o->target = c->target;
 	o->state = c->state;
 	o->step = c->step;
 	o->priority = c->priority;
@@ -1145,6 +1204,9 @@ void rt_call_info(const struct rt *rt, const struct rt_call *c, struct rt_call_i
 	o->misses = c->misses;
 	o->owner = c->owner;
 	o->owner_seq = c->owner_seq;
+	o->callback = c->callback;
+	o->callback_number = c->callback ? c->callback_number : NULL;
+	o->preferred_target = c->w[RT_PREF].q ? rt->targets[c->w[RT_PREF].q->key.terr].id : NULL;
 }
 
 void rt_target_info(const struct rt *rt, const struct rt_target *t, struct rt_target_info *o)
@@ -1169,6 +1231,8 @@ void rt_target_info(const struct rt *rt, const struct rt_target *t, struct rt_ta
 	o->available = target_available(t);
 	o->draining = t->draining;
 	o->session = t->session;
+	o->closure = t->closure;
+	o->penalty = t->penalty;
 }
 
 void rt_stats(const struct rt *rt, struct rt_stats *out)
@@ -1209,7 +1273,9 @@ void rt_foreach_queue(const struct rt *rt, int (*fn)(void *arg, const struct rt_
 		const struct rt_queue *q = rt->queues_v[i];
 		struct rt_queue_info qi = {
 			.name = q->name,
-			.territory = q->key.terr < 0 ? "*" : rt->cfg->territories[q->key.terr].name,
+			.territory = q->key.terr < 0 || q->key.set == RT_SET_TARGET
+					     ? "*"
+					     : rt->cfg->territories[q->key.terr].name,
 			.waiting = q->wait.n,
 			.available = rt_queue_available(q),
 			.members = q->n_members,
@@ -1227,6 +1293,40 @@ void rt_foreach_queue(const struct rt *rt, int (*fn)(void *arg, const struct rt_
 		if (fn(arg, &qi))
 			return;
 	}
+}
+
+int rt_call_callback(struct rt *rt, const char *call_id, const char *number, void *owner)
+{
+	struct rt_call *c;
+	rt_tick(rt);
+	int rc = call_lookup(rt, call_id, owner, &c);
+	if (rc < 0)
+		return rc;
+	if (!valid_str(number, false) || (number && strlen(number) >= sizeof c->callback_number))
+		return -RT_EINVAL;
+	if (c->state != RT_CALL_QUEUED || c->callback)
+		return -RT_ESTATE;
+	c->callback = true;
+	snprintf(c->callback_number, sizeof c->callback_number, "%s",
+		 number && *number ? number : c->caller);
+	emit(rt, RT_EV_CALL_CALLBACK, c, NULL, 0, 0, c->callback_number);
+	return 0;
+}
+
+int rt_target_set_performance(struct rt *rt, const char *target_id, double closure, double penalty)
+{
+	struct rt_target *t;
+	rt_tick(rt);
+	int rc = target_lookup(rt, target_id, &t);
+	if (rc < 0)
+		return rc;
+	if (!(closure >= 0 && closure <= 1) || !(penalty > 0 && penalty <= 1))
+		return -RT_EINVAL;
+	t->closure = closure;
+	t->penalty = penalty;
+	target_weights(t);
+	target_sync(rt, t); /* re-key where it is listed */
+	return 0;
 }
 
 /* ---------------------------------------------------------------- reload */
@@ -1309,6 +1409,9 @@ uint32_t rt_adopt(struct rt *rt, struct rt *old)
 		t->since_wall = ot->since_wall;
 		t->last_end_wall = ot->last_end_wall;
 		t->draining = ot->draining;
+		t->closure = ot->closure;
+		t->penalty = ot->penalty;
+		target_weights(t);
 	}
 
 	/* Live calls: the old table (queued, reserved, connected) plus the

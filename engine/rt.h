@@ -39,6 +39,8 @@ struct terr_index;
 struct rt;
 struct rt_call;
 struct rt_target;
+struct cl_plugin_ops;
+struct cl_plugin_option;
 
 enum {
 	RT_OK = 0,
@@ -99,6 +101,7 @@ enum rt_event_type {
 	RT_EV_CALL_ENDED,      /* end reason in rt_event.end */
 	RT_EV_CALL_WRAPUP_DONE,
 	RT_EV_TARGET_STATE,    /* login, logout, ready, not-ready, wrap-up, capacity */
+	RT_EV_CALL_CALLBACK,   /* a waiting caller asked to be called back (reason: number) */
 };
 
 struct rt_event {
@@ -122,6 +125,7 @@ struct rt_call_info {
 	const char *territory;    /* resolved name, "" when none */
 	const char *plan;         /* "" when none */
 	const char *target_id;    /* reserved/connected target, NULL when none */
+	const struct rt_target *target; /* the same target, NULL when none */
 	enum rt_call_state state;
 	uint32_t step;            /* current plan step */
 	uint32_t priority;
@@ -133,6 +137,9 @@ struct rt_call_info {
 	uint32_t misses;          /* no-answers on this call */
 	void *owner;              /* as given to rt_call_offer */
 	uint64_t owner_seq;
+	bool callback;            /* call back callback_number when routed */
+	const char *callback_number;
+	const char *preferred_target; /* NULL when none */
 };
 
 struct rt_target_info {
@@ -152,6 +159,8 @@ struct rt_target_info {
 	bool available;           /* could take a call now */
 	bool draining;
 	void *session;            /* as given to rt_target_login, may be NULL */
+	double closure;           /* closure rate the strategies use */
+	double penalty;           /* contract penalty factor, 1 = none */
 };
 
 struct rt_queue_info {
@@ -206,6 +215,12 @@ struct rt_call_req {
 	size_t n_skills;
 	const char *language;        /* adds skill "lang-<language>" when configured */
 	uint32_t priority;           /* clamped to 0..100 */
+	/* Optional: offer the call to this target first (follow-ups go back to
+	 * whoever spoke to the customer). The call waits preferred_ms for it
+	 * alone, then the plan's steps take over, the preferred target staying
+	 * eligible. Unknown id: -RT_ENOTARGET. */
+	const char *preferred_target;
+	uint32_t preferred_ms;
 };
 
 /*
@@ -217,6 +232,24 @@ struct rt *rt_new(struct event_base *base, const struct cl_config *cfg,
 		  const struct terr_index *ti, const struct rt_hooks *hooks, void *hook_arg);
 /* Frees every call (no hooks are called) and target. NULL does nothing. */
 void rt_free(struct rt *rt);
+
+/* A plugin strategy as the router calls it (closeloop/plugin.h). */
+struct rt_strategy {
+	const struct cl_plugin_ops *ops;   /* complete table, key not NULL */
+	void *state;                       /* what its init returned */
+	const struct cl_plugin_option *options; /* shown in the queue view */
+	uint32_t n_options;
+};
+
+/*
+ * Bind the configuration's plugin strategies: strats[i] serves the plan
+ * steps whose strategy is CFG_STRAT_PLUGIN0 + i (cfg->plugins[i]); n must
+ * be cfg->n_plugins. Borrowed: must outlive rt. Call right after rt_new,
+ * before any event or rt_adopt (queues bind their strategy when created).
+ * Returns 0, -RT_EINVAL (count, or an entry without key) or -RT_ESTATE (a
+ * queue exists already). The engine's plugin loader provides the array.
+ */
+int rt_set_strategies(struct rt *rt, const struct rt_strategy *strats, uint32_t n);
 
 /*
  * Configuration reload: take over the live state of `old` (built from the
@@ -251,6 +284,11 @@ int rt_call_no_answer(struct rt *rt, const char *call_id, const char *target_id,
 int rt_call_ended(struct rt *rt, const char *call_id, void *owner);
 int rt_call_abandoned(struct rt *rt, const char *call_id, void *owner);
 
+/* A waiting caller asks to be called back at number (NULL = the caller id):
+ * the call keeps its place; when it is routed, RouteCall says callback.
+ * Only for QUEUED calls (-RT_ESTATE otherwise). */
+int rt_call_callback(struct rt *rt, const char *call_id, const char *number, void *owner);
+
 /* The owner connection went away: its live calls end (RT_END_OWNER_LOST). */
 void rt_owner_gone(struct rt *rt, void *owner);
 
@@ -269,6 +307,11 @@ int rt_target_login(struct rt *rt, const char *target_id, bool ready, void *sess
 int rt_target_logout(struct rt *rt, const char *target_id);
 /* ready=false: not-ready with reason (may be NULL). READY also ends wrap-up. */
 int rt_target_set_ready(struct rt *rt, const char *target_id, bool ready, const char *reason);
+/* Measured closure rate (0..1) and contract penalty (0 < p <= 1, 1 = none):
+ * performance-weighted routes by closure x proficiency x penalty, and
+ * weighted-share by share x penalty. Takes effect at once. */
+int rt_target_set_performance(struct rt *rt, const char *target_id, double closure,
+			      double penalty);
 /* Drain: no new calls, current ones finish. */
 int rt_target_drain(struct rt *rt, const char *target_id, bool drain);
 /* The session went away: every target bound to it is unbound and logged out. */

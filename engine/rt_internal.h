@@ -18,10 +18,13 @@
 
 struct event;
 
+#define RT_PREF CFG_MAX_STEPS /* w[] slot of the preferred-target queue */
+#define RT_SET_TARGET 3       /* rt_qkey.set: one target, index in terr */
+
 /* Identity of a queue: every plan step of every call maps onto one. */
 struct rt_qkey {
-	int32_t terr;      /* territory index, -1 = any */
-	uint8_t set;       /* enum cfg_set */
+	int32_t terr;      /* territory index, -1 = any; target index for RT_SET_TARGET */
+	uint8_t set;       /* enum cfg_set, or RT_SET_TARGET */
 	uint8_t min_prof;  /* 1..5 */
 	uint8_t strategy;  /* enum cfg_strategy */
 	uint8_t pad;       /* zero: the key is hashed as bytes */
@@ -77,6 +80,8 @@ struct rt_target {
 	uint32_t mark;          /* queue-build stamp (dedupe) */
 	double weight_share;    /* > 0 */
 	double score;           /* performance: closure x proficiency x penalty */
+	double closure;         /* measured (or configured prior) closure rate */
+	double penalty;         /* 0 < penalty <= 1: contract breach lowers weights */
 	uint64_t since_wall, last_end_wall;
 	struct event *pause_ev;
 	UT_hash_handle hh;      /* by cfg->id */
@@ -100,11 +105,16 @@ struct rt_call {
 	const struct cfg_plan *plan;
 	uint32_t step;
 	enum rt_call_state state;
-	struct rt_wait w[CFG_MAX_STEPS]; /* w[s].q: queue of step s, NULL = skipped */
+	/* w[s].q: queue of plan step s (NULL = skipped or not reached);
+	 * w[RT_PREF].q: the preferred target's own queue, if any. */
+	struct rt_wait w[CFG_MAX_STEPS + 1];
 	uint32_t n_wait;
 	struct rt_target *target;
 	uint64_t resv_id;
 	bool needs_accept, accepted, routed;
+	bool in_plan;           /* plan steps entered (false while only the preferred target) */
+	bool callback;          /* the caller hung up and waits for a call back */
+	char callback_number[40];
 	uint32_t misses;
 	uint64_t seq;           /* offer order: age key */
 	uint64_t offered_mono;

@@ -183,6 +183,8 @@ struct rt_call *rt_target_best_waiting(const struct rt *rt, const struct rt_targ
 
 static bool qualifies(const struct rt_target *t, const struct rt_qkey *k)
 {
+	if (k->set == RT_SET_TARGET)
+		return t->idx == (uint32_t)k->terr;
 	if (k->set == CFG_SET_REPS && t->cfg->kind != CFG_KIND_REP)
 		return false;
 	if (k->set == CFG_SET_PARTNERS && t->cfg->kind != CFG_KIND_PARTNER)
@@ -284,6 +286,13 @@ static char *queue_name(struct rt *rt, const struct rt_qkey *k)
 {
 	static const char *const sets[] = {"any", "reps", "partners"};
 	char buf[1024];
+	if (k->set == RT_SET_TARGET) {
+		snprintf(buf, sizeof buf, "target/%s", rt->targets[k->terr].id);
+		char *name = rt_arena_alloc(&rt->arena, strlen(buf) + 1);
+		if (name)
+			strcpy(name, buf);
+		return name;
+	}
 	size_t n = (size_t)snprintf(buf, sizeof buf, "%s/%s/",
 				    k->terr < 0 ? "*" : rt->cfg->territories[k->terr].name,
 				    sets[k->set]);
@@ -403,7 +412,9 @@ struct rt_queue *rt_queue_get(struct rt *rt, const struct rt_qkey *key)
 	 * failure part-way leaves a queue with fewer members, still consistent. */
 	rt->mark++;
 	int rc = 0;
-	if (key->terr < 0) {
+	if (key->set == RT_SET_TARGET) {
+		rc = add_member(rt, q, &rt->targets[key->terr]);
+	} else if (key->terr < 0) {
 		for (uint32_t i = 0; i < rt->n_targets && rc == 0; i++)
 			rc = add_member(rt, q, &rt->targets[i]);
 	} else {

@@ -505,6 +505,8 @@ static void on_call_offered(struct srv_session *s, const wire_env *in)
 		.n_skills = m->n_skills,
 		.language = m->language,
 		.priority = m->priority,
+		.preferred_target = m->preferred_target,
+		.preferred_ms = m->preferred_ms,
 	};
 
 	if (!m->call_id[0]) {
@@ -538,6 +540,9 @@ static void on_call_event(struct srv_session *s, const wire_env *in)
 		target_id = in->call_no_answer->target_id;
 		break;
 	case CLOSELOOP__V1__ENVELOPE__MSG_CALL_ENDED: call_id = in->call_ended->call_id; break;
+	case CLOSELOOP__V1__ENVELOPE__MSG_CALLBACK_REQUESTED:
+		call_id = in->callback_requested->call_id;
+		break;
 	default: call_id = in->call_abandoned->call_id; break;
 	}
 	if (!call_id[0]) {
@@ -550,6 +555,9 @@ static void on_call_event(struct srv_session *s, const wire_env *in)
 	case CLOSELOOP__V1__ENVELOPE__MSG_CALL_ANSWERED: rc = rt_call_answered(rt, call_id, tid, s); break;
 	case CLOSELOOP__V1__ENVELOPE__MSG_CALL_NO_ANSWER: rc = rt_call_no_answer(rt, call_id, tid, s); break;
 	case CLOSELOOP__V1__ENVELOPE__MSG_CALL_ENDED: rc = rt_call_ended(rt, call_id, s); break;
+	case CLOSELOOP__V1__ENVELOPE__MSG_CALLBACK_REQUESTED:
+		rc = rt_call_callback(rt, call_id, in->callback_requested->number, s);
+		break;
 	default: rc = rt_call_abandoned(rt, call_id, s); break;
 	}
 	if (rc < 0)
@@ -756,6 +764,7 @@ static bool role_may(int role, Closeloop__V1__Envelope__MsgCase mc)
 	case CLOSELOOP__V1__ENVELOPE__MSG_CALL_NO_ANSWER:
 	case CLOSELOOP__V1__ENVELOPE__MSG_CALL_ENDED:
 	case CLOSELOOP__V1__ENVELOPE__MSG_CALL_ABANDONED:
+	case CLOSELOOP__V1__ENVELOPE__MSG_CALLBACK_REQUESTED:
 		return role == CLOSELOOP__V1__ROLE__ROLE_PBX;
 	case CLOSELOOP__V1__ENVELOPE__MSG_AGENT_LOGIN:
 	case CLOSELOOP__V1__ENVELOPE__MSG_OFFER_ACCEPT:
@@ -825,7 +834,8 @@ static void session_dispatch(struct srv_session *s, const wire_env *in)
 	case CLOSELOOP__V1__ENVELOPE__MSG_CALL_ANSWERED:
 	case CLOSELOOP__V1__ENVELOPE__MSG_CALL_NO_ANSWER:
 	case CLOSELOOP__V1__ENVELOPE__MSG_CALL_ENDED:
-	case CLOSELOOP__V1__ENVELOPE__MSG_CALL_ABANDONED: on_call_event(s, in); break;
+	case CLOSELOOP__V1__ENVELOPE__MSG_CALL_ABANDONED:
+	case CLOSELOOP__V1__ENVELOPE__MSG_CALLBACK_REQUESTED: on_call_event(s, in); break;
 	case CLOSELOOP__V1__ENVELOPE__MSG_AGENT_LOGIN: on_agent_login(s, in); break;
 	case CLOSELOOP__V1__ENVELOPE__MSG_AGENT_LOGOUT: on_agent_logout(s, in); break;
 	case CLOSELOOP__V1__ENVELOPE__MSG_AGENT_SET_STATE: on_agent_set_state(s, in); break;
@@ -1295,7 +1305,7 @@ void srv_hook_route(void *arg, const struct rt_call *c)
 	m.call_id = (char *)ci.id;
 	if (ci.target_id) {
 		m.target_id = (char *)ci.target_id;
-		struct rt_target *t = rt_target_find(srv->rt, ci.target_id);
+		const struct rt_target *t = ci.target;
 		if (t) {
 			struct rt_target_info ti;
 			rt_target_info(srv->rt, t, &ti);
@@ -1312,6 +1322,10 @@ void srv_hook_route(void *arg, const struct rt_call *c)
 		m.plan = (char *)ci.plan;
 	m.reservation_id = ci.reservation_id;
 	m.step = ci.step;
+	if (ci.callback) {
+		m.callback = true;
+		m.callback_number = (char *)ci.callback_number;
+	}
 	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_ROUTE_CALL;
 	env.route_call = &m;
 	session_send(s, ci.owner_seq, &env);

@@ -979,6 +979,84 @@ static void test_adopt_on_reload(void **state)
 	fx_free(f);
 }
 
+static int offer_pref(struct fx *f, const char *id, const char *pref, uint32_t pref_ms)
+{
+	const char *skills[1] = {"printers"};
+	struct rt_call_req req = {.id = id, .caller = "+4930", .skills = skills, .n_skills = 1,
+				  .preferred_target = pref, .preferred_ms = pref_ms};
+	return rt_call_offer(f->rt, &req, f, 1);
+}
+
+static void test_preferred_target(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(cfg_basic);
+	rt_target_login(f->rt, "anna", true, NULL);
+	rt_target_login(f->rt, "ben", true, NULL);
+	/* anna is idle longest, but the follow-up goes back to ben. */
+	assert_int_equal(offer_pref(f, "f1", "ben", 1000), 0);
+	assert_string_equal(last(f, REC_ROUTE)->target, "ben");
+	struct rt_call_info ci;
+	rt_call_info(f->rt, rt_call_find(f->rt, "f1"), &ci);
+	assert_string_equal(ci.preferred_target, "ben");
+	/* ben busy: f2 waits for him although anna is free... */
+	assert_int_equal(offer_pref(f, "f2", "ben", 60), 0);
+	assert_int_equal(call_state(f, "f2"), RT_CALL_QUEUED);
+	assert_true(tinfo(f, "anna").available);
+	/* ...and gets him when he frees up within the window. */
+	finish(f, "f1");
+	assert_string_equal(last(f, REC_ROUTE)->call, "f2");
+	assert_string_equal(last(f, REC_ROUTE)->target, "ben");
+	/* f3 waits for busy ben; after the window the plan gives it to anna. */
+	assert_int_equal(rt_call_answered(f->rt, "f2", NULL, f), 0);
+	assert_int_equal(offer_pref(f, "f3", "ben", 40), 0);
+	assert_int_equal(call_state(f, "f3"), RT_CALL_QUEUED);
+	run_for(f, 80);
+	assert_string_equal(last(f, REC_ROUTE)->call, "f3");
+	assert_string_equal(last(f, REC_ROUTE)->target, "anna");
+	assert_int_equal(offer_pref(f, "f4", "nobody", 40), -RT_ENOTARGET);
+	assert_null(rt_call_find(f->rt, "f4"));
+	fx_free(f);
+}
+
+static void test_callback_keeps_place(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(cfg_basic);
+	offer(f, "c1", "+4930111", NULL, "printers", 0);
+	offer(f, "c2", "+4930222", NULL, "printers", 0);
+	assert_int_equal(rt_call_callback(f->rt, "c1", "+4930999", f), 0);
+	assert_int_equal(rt_call_callback(f->rt, "c1", NULL, f), -RT_ESTATE);
+	assert_int_equal(rt_call_callback(f->rt, "c1", "+49\n1", f), -RT_EINVAL);
+	assert_int_equal(f->ev_counts[RT_EV_CALL_CALLBACK], 1);
+	rt_target_login(f->rt, "anna", true, NULL);
+	assert_string_equal(last(f, REC_ROUTE)->call, "c1"); /* kept its place */
+	struct rt_call_info ci;
+	rt_call_info(f->rt, rt_call_find(f->rt, "c1"), &ci);
+	assert_true(ci.callback);
+	assert_string_equal(ci.callback_number, "+4930999");
+	/* Only a waiting call can ask. */
+	assert_int_equal(rt_call_callback(f->rt, "c1", NULL, f), -RT_ESTATE);
+	fx_free(f);
+}
+
+static void test_performance_update(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(cfg_share);
+	/* Measured closure: big 0.6, small 0.2, small also breached (x0.5):
+	 * weights 0.6 : 0.1, big gets 6 of every 7. */
+	assert_int_equal(rt_target_set_performance(f->rt, "big", 0.6, 1.0), 0);
+	assert_int_equal(rt_target_set_performance(f->rt, "small", 0.2, 0.5), 0);
+	assert_int_equal(rt_target_set_performance(f->rt, "small", 1.5, 1.0), -RT_EINVAL);
+	assert_int_equal(rt_target_set_performance(f->rt, "small", 0.5, 0.0), -RT_EINVAL);
+	assert_int_equal(rt_target_set_performance(f->rt, "nobody", 0.5, 1.0), -RT_ENOTARGET);
+	size_t big;
+	share_run(f, "", &big);
+	assert_in_range(big, 341, 345); /* 400 x 6/7 = 342.9 */
+	fx_free(f);
+}
+
 static void test_queue_views(void **state)
 {
 	(void)state;
@@ -1032,6 +1110,9 @@ int main(void)
 		cmocka_unit_test(test_reject_waiting),
 		cmocka_unit_test(test_needs_accept_requires_session),
 		cmocka_unit_test(test_adopt_on_reload),
+		cmocka_unit_test(test_preferred_target),
+		cmocka_unit_test(test_callback_keeps_place),
+		cmocka_unit_test(test_performance_update),
 		cmocka_unit_test(test_queue_views),
 	};
 	return cmocka_run_group_tests_name("rt", tests, NULL, NULL);
