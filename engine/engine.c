@@ -27,7 +27,9 @@
 #include <event2/event.h>
 
 #include "cfg.h"
+#include "engine_pub.h"
 #include "log.h"
+#include "pub.h"
 #include "rt.h"
 #include "srv.h"
 #include "terr.h"
@@ -36,7 +38,7 @@
 #define ENGINE_DEFAULT_DRAIN_MS 2000u
 
 /* Modules that attach here later (see the struct below). */
-struct pub;
+struct engine_pub;
 struct http_api;
 
 struct cl_engine {
@@ -59,7 +61,9 @@ struct cl_engine {
 	 *   to the protocol listener and written to the ready file as
 	 *   "http HOST:PORT"; shut down with the server.
 	 */
-	struct pub *pub;
+	struct engine_pub *pub; /* NULL when Redis publishing is off */
+	struct event *pub_flush; /* stop: wait for the publisher's backlog */
+	uint64_t pub_flush_end;
 	struct http_api *http;
 
 	struct event *sigint, *sigterm, *sighup;
@@ -124,7 +128,7 @@ static void eng_event(void *arg, const struct rt_event *ev)
 	struct cl_engine *eng = arg;
 	(void)ev;
 	eng->events++;
-	/* The publisher attaches here: pub_event(eng->pub, ev). */
+	engine_pub_event(eng->pub, ev);
 }
 
 static const struct rt_hooks eng_hooks = {
@@ -195,14 +199,49 @@ fail:
 	return NULL;
 }
 
+static void engine_done(struct cl_engine *eng)
+{
+	eng->stopped = true;
+	CL_LOG_INFO("engine: stopped");
+	event_base_loopexit(eng->base, NULL);
+}
+
+/* Let the publisher deliver what it holds (bounded by drain_ms); what is
+ * left goes to its journal when it is freed. */
+static void on_pub_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct cl_engine *eng = arg;
+	struct pub *p = engine_pub_publisher(eng->pub);
+	struct timeval now;
+	(void)fd;
+	(void)what;
+	evutil_gettimeofday(&now, NULL);
+	uint64_t ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_usec / 1000u;
+	if (pub_backlog(p) == 0 || !pub_connected(p) || ms >= eng->pub_flush_end) {
+		if (pub_backlog(p))
+			CL_LOG_WARN("engine: %llu events not yet in Redis at stop; kept in the "
+				    "journal if one is configured",
+				    (unsigned long long)pub_backlog(p));
+		engine_done(eng);
+		return;
+	}
+	struct timeval tv = {0, 10 * 1000};
+	evtimer_add(eng->pub_flush, &tv);
+}
+
 static void on_srv_done(void *arg)
 {
 	struct cl_engine *eng = arg;
+	struct timeval now;
 
-	eng->stopped = true;
-	/* The publisher's final flush goes here, before the loop ends. */
-	CL_LOG_INFO("engine: stopped");
-	event_base_loopexit(eng->base, NULL);
+	if (!eng->pub || !(eng->pub_flush = evtimer_new(eng->base, on_pub_flush, eng))) {
+		engine_done(eng);
+		return;
+	}
+	evutil_gettimeofday(&now, NULL);
+	eng->pub_flush_end = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_usec / 1000u +
+			     eng->drain_ms;
+	on_pub_flush(-1, 0, eng);
 }
 
 void cl_engine_stop(struct cl_engine *eng)
@@ -340,9 +379,11 @@ int cl_engine_start(struct cl_engine *eng)
 	if (eng->http_addr)
 		CL_LOG_WARN("engine: the HTTP API is not part of this engine yet; %s is not bound",
 			    eng->http_addr);
-	if (eng->cfg->redis.enabled)
-		CL_LOG_WARN("engine: Redis publishing is not part of this engine yet; events are "
-			    "counted only");
+	/* --redis turns publishing on even when the file has it off. */
+	if (eng->cfg->redis.enabled || eng->redis_addr) {
+		if (!(eng->pub = engine_pub_new(eng, &eng->cfg->redis, eng->redis_addr)))
+			return -CL_ENGINE_EINVAL;
+	}
 	if (!eng->no_signals) {
 		eng->sigint = evsignal_new(eng->base, SIGINT, on_signal, eng);
 		eng->sigterm = evsignal_new(eng->base, SIGTERM, on_signal, eng);
@@ -389,6 +430,10 @@ void cl_engine_free(struct cl_engine *eng)
 		event_free(eng->sighup);
 	/* Sessions first: each one tells the router it is gone. */
 	srv_free(eng->srv);
+	/* Then the publisher: what Redis has not acknowledged goes to its journal. */
+	engine_pub_free(eng->pub);
+	if (eng->pub_flush)
+		event_free(eng->pub_flush);
 	rt_free(eng->rt);
 	if (eng->ti)
 		terr_index_free(eng->ti);

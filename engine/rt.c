@@ -1242,10 +1242,13 @@ void rt_stats(const struct rt *rt, struct rt_stats *out)
 	out->waiting_calls = rt->n_waiting;
 	out->queues = rt->n_queues;
 	memset(out->targets_by_state, 0, sizeof out->targets_by_state);
+	out->targets_busy = 0;
 	for (uint32_t i = 0; i < rt->n_targets; i++) {
 		struct rt_target_info ti;
 		rt_target_info(rt, &rt->targets[i], &ti);
 		out->targets_by_state[ti.state]++;
+		if (ti.state == RT_TARGET_READY && ti.active >= ti.capacity)
+			out->targets_busy++;
 	}
 }
 

@@ -178,6 +178,7 @@ struct rt_stats {
 	uint64_t reservations, no_answers, escalations;
 	uint32_t live_calls, waiting_calls, queues;
 	uint32_t targets_by_state[5];  /* index rt_target_state */
+	uint32_t targets_busy;         /* of the READY ones: every seat taken */
 };
 
 /*

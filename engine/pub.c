@@ -1,0 +1,1484 @@
+/*
+ * pub.c — the Redis publisher: connection, flow control, exactly-once event
+ * delivery across outages, latest-wins state hashes (see pub.h and
+ * docs/redis.md).
+ *
+ * The only module that touches hiredis. One async context, attached to the
+ * engine's event_base with the libevent adapter; every command is pipelined
+ * and hiredis coalesces them into one write per loop iteration. Commands are
+ * encoded to RESP here (binary safe, into one reused buffer) and queued with
+ * redisAsyncFormattedCommand, which is much cheaper than hiredis's own
+ * formatting at hundreds of thousands of commands per second.
+ *
+ * Events. pub_event copies the event into a record with the next stream ID
+ * and appends it to a FIFO: an in-memory ring (at most max_inflight +
+ * buffer_events records: those in flight stay in it until Redis answers)
+ * followed, once the ring is full, by the journal file. As long as the
+ * journal holds anything, new events go behind it, so the FIFO order is the
+ * ID order. The head of the ring is sent (XADD with the explicit ID) while
+ * fewer than max_inflight commands are unanswered; a record leaves the ring
+ * only when Redis has it. When the connection drops, everything unanswered
+ * is sent again, in order, on the next one: an XADD refused because its ID
+ * is not above the stream's last ID was applied before the drop, and is
+ * skipped. A record that was never handed to Redis and whose ID is not above
+ * the stream's last one (the clock stepped back) is given a fresh ID instead
+ * ("rebased"), so it cannot be mistaken for a duplicate.
+ *
+ * State. Target, queue and call hashes are latest-wins: an update is kept in
+ * a map keyed by the Redis key (one entry per object, replaced in place by a
+ * newer one, sent in first-dirtied order as command slots free up). While
+ * Redis is away, updates are discarded; on every new connection the engine's
+ * resync hook republishes everything, and the ids in the index sets
+ * (targets, queues, calls) that it did not mention are deleted.
+ *
+ * Failure handling. The connection is retried on a timer with capped
+ * exponential backoff and jitter (never from inside a hiredis callback); a
+ * connect that hangs or a server that stops answering is cut after a
+ * deadline. Error replies are counted; an error to an XADD (other than the
+ * duplicate case) drops the connection so the event is retried in order.
+ *
+ * The process must ignore SIGPIPE: hiredis writes with write(2).
+ */
+#include "pub.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "pub_internal.h"
+
+#define PUB_DEF_MAX_INFLIGHT 10000u
+#define PUB_DEF_SNAPSHOT_MS 1000u
+#define PUB_DEF_CALL_TTL_S 3600u
+#define PUB_DEF_PORT 6379u
+#define PUB_BACKOFF_MIN_MS 100u
+#define PUB_BACKOFF_MAX_MS 5000u
+#define PUB_CONNECT_TIMEOUT_MS 5000u
+#define PUB_REPLY_TIMEOUT_MS 15000u  /* no answer at all for this long: cut */
+#define PUB_JOURNAL_FLUSH_MS 50u
+#define PUB_REFILL_BATCH 4096u       /* journal records read per loop pass */
+#define PUB_LIVE_BATCH 65536u        /* bytes of JSON per PUBLISH, at most */
+#define PUB_RING_MIN 1024u
+#define PUB_WARN_BUDGET 10u          /* warnings per tick before suppression */
+#define PUB_MAX_ARGV (8 + 2 * PUB_REC_MAX_FIELDS)
+
+enum conn_state {
+	CS_IDLE = 0,   /* no context; the retry timer is armed (or closing) */
+	CS_CONNECTING, /* waiting for the connect callback */
+	CS_HANDSHAKE,  /* AUTH / SELECT / XINFO sent */
+	CS_READY,      /* commands flow */
+	CS_CLOSING,    /* disconnect requested after an error */
+};
+
+enum state_kind { SK_TARGET = 0, SK_QUEUE = 1, SK_CALL = 2, SK_COUNT };
+/* SET: HSET + SADD. REPLACE (written by the resync hook): the hash is
+ * replaced whole in a MULTI, so fields no current writer knows disappear.
+ * END: HSET + EXPIRE + SREM (a call that ended). DEL: DEL + SREM. */
+enum state_op { OP_SET = 0, OP_REPLACE = 1, OP_END = 2, OP_DEL = 3 };
+
+/* One pending state update, keyed by its Redis key. */
+struct state_ent {
+	UT_hash_handle hh;
+	uint8_t kind;
+	uint8_t op;
+	struct pub_rec *rec;  /* owned; NULL for OP_DEL */
+	size_t key_len;
+	size_t id_off;        /* the object's id is key + id_off */
+	char key[];
+};
+
+/* An id mentioned during the resync hook. */
+struct seen_ent {
+	UT_hash_handle hh;
+	char id[];
+};
+
+struct pub {
+	struct event_base *base;
+	const struct cfg_redis *cfg;
+	struct pub_hooks hooks;
+	void *arg;
+
+	const char *prefix;
+	char *host;           /* numeric address (owned), NULL with a unix socket */
+	char endpoint[300];   /* for log lines */
+	uint32_t max_inflight, snapshot_ms, call_ttl_s;
+	char maxlen_s[16];    /* "" = no trimming */
+	char ttl_s[16];
+	char k_events[PUB_RKEY_MAX], k_channel[PUB_RKEY_MAX], k_totals[PUB_RKEY_MAX],
+		k_health[PUB_RKEY_MAX], k_set[SK_COUNT][PUB_RKEY_MAX];
+
+	redisAsyncContext *ac;
+	enum conn_state cs;
+	bool closing;         /* pub_free in progress */
+	bool aborting;        /* we are freeing the context ourselves */
+	bool ever_ready;
+	bool was_ready;       /* this connection reached CS_READY */
+	bool hs_failed;       /* this connection's handshake already failed */
+	uint32_t epoch;       /* connection attempts so far */
+	uint32_t fail_streak;
+	uint64_t ready_since_ms;
+	uint64_t progress_ms; /* last reply, or when inflight left 0 */
+	struct pub_backoff backoff;
+
+	struct event *ev_retry, *ev_conn_to, *ev_tick, *ev_resync, *ev_kick, *ev_live,
+		*ev_jflush;
+
+	struct pub_idgen idgen;
+	struct pub_stream_id last_sent;  /* stream top at connect, then last ID sent */
+	struct pub_stream_id last_acked;
+
+	/* FIFO head: records not yet in the stream, oldest first. */
+	struct pub_rec **ring;
+	size_t rcap, rmax, rhead, rcount;
+	size_t rsent;         /* ring[0..rsent) were sent on this connection */
+
+	struct pub_journal *journal;
+	uint64_t jprev;       /* records from a previous run still at the journal's front */
+
+	struct state_ent *smap;
+	struct seen_ent *seen[SK_COUNT];
+	bool collecting;
+
+	struct evbuffer *live; /* JSON array under construction for PUBLISH */
+	char *scratch;         /* RESP encoding of the command being queued */
+	size_t scap;
+
+	uint64_t inflight;
+	uint32_t warn_budget;
+	uint64_t warn_suppressed;
+	struct pub_stats st;
+};
+
+static const char *const set_kinds[SK_COUNT] = {PUB_K_TARGETS, PUB_K_QUEUES, PUB_K_CALLS};
+static const char *const obj_kinds[SK_COUNT] = {PUB_K_TARGET, PUB_K_QUEUE, PUB_K_CALL};
+
+static void pump(struct pub *p);
+static void conn_start(struct pub *p);
+
+static uint64_t now_ms(const struct pub *p)
+{
+	struct timeval tv;
+
+	if (event_base_gettimeofday_cached(p->base, &tv) < 0)
+		gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+static struct timeval ms_tv(uint32_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000u), (suseconds_t)(ms % 1000u) * 1000};
+	return tv;
+}
+
+/* Warnings that can repeat per command are capped per tick. */
+static bool warn_ok(struct pub *p)
+{
+	if (p->warn_budget == 0) {
+		p->warn_suppressed++;
+		return false;
+	}
+	p->warn_budget--;
+	return true;
+}
+
+/* ---- ring ---- */
+
+static struct pub_rec *ring_at(const struct pub *p, size_t i)
+{
+	return p->ring[(p->rhead + i) % p->rcap];
+}
+
+static bool ring_full(const struct pub *p) { return p->rcount >= p->rmax; }
+
+/* Grows by doubling up to rmax, so an idle publisher keeps a small ring. */
+static int ring_push(struct pub *p, struct pub_rec *r)
+{
+	if (p->rcount == p->rcap) {
+		size_t ncap = p->rcap ? p->rcap * 2 : PUB_RING_MIN;
+		if (ncap > p->rmax)
+			ncap = p->rmax;
+		struct pub_rec **nr = malloc(ncap * sizeof *nr);
+		if (!nr)
+			return -PUB_ENOMEM;
+		for (size_t i = 0; i < p->rcount; i++)
+			nr[i] = ring_at(p, i);
+		free(p->ring);
+		p->ring = nr;
+		p->rcap = ncap;
+		p->rhead = 0;
+	}
+	p->ring[(p->rhead + p->rcount) % p->rcap] = r;
+	p->rcount++;
+	return 0;
+}
+
+static void ring_pop_acked(struct pub *p)
+{
+	while (p->rcount && (ring_at(p, 0)->flags & PUB_REC_ACKED)) {
+		free(ring_at(p, 0));
+		p->rhead = (p->rhead + 1) % p->rcap;
+		p->rcount--;
+		if (p->rsent)
+			p->rsent--;
+	}
+}
+
+/* ---- bookkeeping of commands ---- */
+
+static void inflight_inc(struct pub *p)
+{
+	if (p->inflight++ == 0)
+		p->progress_ms = now_ms(p);
+}
+
+static void inflight_dec(struct pub *p, const void *reply)
+{
+	if (p->inflight)
+		p->inflight--;
+	if (reply)
+		p->progress_ms = now_ms(p);
+}
+
+/*
+ * Queue one command. The RESP encoding is done here into a reused buffer and
+ * handed over with redisAsyncFormattedCommand: hiredis's own formatting
+ * (sds growth, printf) was a third of the publisher's CPU time.
+ */
+static int send_argv(struct pub *p, redisCallbackFn *fn, void *priv, int argc, const char **argv,
+		     const size_t *len)
+{
+	size_t need = pub_resp_size(argc, len);
+
+	if (!p->ac)
+		return -1;
+	if (need > p->scap) {
+		size_t cap = p->scap ? p->scap : 4096;
+		while (cap < need)
+			cap *= 2;
+		char *nb = realloc(p->scratch, cap);
+		if (!nb)
+			return -1;
+		p->scratch = nb;
+		p->scap = cap;
+	}
+	size_t n = pub_resp_format(p->scratch, argc, argv, len);
+	if (redisAsyncFormattedCommand(p->ac, fn, priv, p->scratch, n) != REDIS_OK)
+		return -1;
+	inflight_inc(p);
+	return 0;
+}
+
+static void on_generic(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct pub *p = ac->data;
+	redisReply *reply = r;
+
+	inflight_dec(p, reply);
+	if (!reply)
+		return;
+	if (reply->type == REDIS_REPLY_ERROR) {
+		p->st.errors++;
+		if (warn_ok(p))
+			CL_LOG_WARN("redis %s: command refused: %s", p->endpoint, reply->str);
+	}
+	pump(p); /* a command slot is free */
+}
+
+/* ---- connection ---- */
+
+static void schedule_retry(struct pub *p)
+{
+	struct timeval tv = ms_tv(pub_backoff_next(&p->backoff));
+
+	evtimer_add(p->ev_retry, &tv);
+}
+
+static void seen_clear(struct pub *p, int kind)
+{
+	struct seen_ent *e, *t;
+
+	HASH_ITER(hh, p->seen[kind], e, t) {
+		HASH_DEL(p->seen[kind], e);
+		free(e);
+	}
+}
+
+static void smap_clear(struct pub *p, bool count)
+{
+	struct state_ent *e, *t;
+
+	HASH_ITER(hh, p->smap, e, t) {
+		HASH_DEL(p->smap, e);
+		if (count)
+			p->st.state_skipped++;
+		free(e->rec);
+		free(e);
+	}
+}
+
+/* The context is gone (hiredis frees it, or we did). Everything unanswered
+ * will be sent again on the next connection. */
+static void conn_lost(struct pub *p, const char *why)
+{
+	bool was_ready = p->was_ready;
+
+	p->ac = NULL;
+	p->was_ready = false;
+	p->cs = CS_IDLE;
+	p->rsent = 0;
+	p->collecting = false;
+	for (int k = 0; k < SK_COUNT; k++)
+		seen_clear(p, k);
+	smap_clear(p, true);
+	evbuffer_drain(p->live, evbuffer_get_length(p->live));
+	evtimer_del(p->ev_conn_to);
+	if (p->closing)
+		return;
+	p->st.errors++;
+	if (was_ready) {
+		CL_LOG_WARN("redis %s: connection lost (%s); keeping events (%" PRIu64
+			    " pending) and reconnecting",
+			    p->endpoint, why ? why : "closed", pub_backlog(p));
+	} else if (p->fail_streak == 0) {
+		CL_LOG_WARN("redis %s: cannot connect (%s); retrying with backoff", p->endpoint,
+			    why ? why : "closed");
+	} else {
+		CL_LOG_DEBUG("redis %s: connect failed (%s)", p->endpoint, why ? why : "closed");
+	}
+	p->fail_streak++;
+	schedule_retry(p);
+}
+
+/* Free the context from outside any hiredis callback (timers, pub_free). */
+static void conn_abort(struct pub *p, const char *why)
+{
+	redisAsyncContext *ac = p->ac;
+
+	if (!ac)
+		return;
+	p->aborting = true;
+	redisAsyncFree(ac); /* pending callbacks get NULL replies */
+	p->aborting = false;
+	conn_lost(p, why);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct pub *p = ac->data;
+
+	if (p->aborting)
+		return;
+	conn_lost(p, status == REDIS_OK ? "closed" : (ac->errstr[0] ? ac->errstr : "error"));
+}
+
+static void hs_fail(struct pub *p, const char *what, const char *err)
+{
+	if (p->hs_failed)
+		return;
+	p->hs_failed = true;
+	p->st.errors++;
+	/* Once per outage: a wrong password fails every retry the same way. */
+	if (p->fail_streak == 0)
+		CL_LOG_ERROR("redis %s: %s failed: %s", p->endpoint, what, err);
+	else
+		CL_LOG_DEBUG("redis %s: %s failed: %s", p->endpoint, what, err);
+	p->cs = CS_CLOSING;
+	redisAsyncDisconnect(p->ac);
+}
+
+static void on_hs_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct pub *p = ac->data;
+	redisReply *reply = r;
+
+	inflight_dec(p, reply);
+	if (reply && reply->type == REDIS_REPLY_ERROR && p->cs == CS_HANDSHAKE)
+		hs_fail(p, priv, reply->str);
+}
+
+static void ready(struct pub *p, const struct pub_stream_id *top)
+{
+	char ids[PUB_STREAM_ID_LEN];
+
+	p->cs = CS_READY;
+	p->was_ready = true;
+	p->ready_since_ms = now_ms(p);
+	p->fail_streak = 0;
+	pub_backoff_reset(&p->backoff);
+	pub_idgen_floor(&p->idgen, top);
+	p->last_sent = *top;
+	p->st.connects++;
+	if (p->ever_ready)
+		p->st.reconnects++;
+	p->ever_ready = true;
+	pub_stream_id_format(top, ids, sizeof ids);
+	CL_LOG_INFO("redis %s: connected (stream last id %s, %" PRIu64 " events to send)",
+		    p->endpoint, ids, pub_backlog(p));
+	if (p->hooks.resync)
+		event_active(p->ev_resync, EV_TIMEOUT, 0);
+	event_active(p->ev_tick, EV_TIMEOUT, 0); /* health + totals now */
+	pump(p);
+}
+
+/* XINFO STREAM tells the stream's last generated ID: what XADD compares to. */
+static void on_xinfo(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct pub *p = ac->data;
+	redisReply *reply = r;
+	struct pub_stream_id top = {0, 0};
+
+	inflight_dec(p, reply);
+	if (!reply || p->cs != CS_HANDSHAKE)
+		return;
+	if (reply->type == REDIS_REPLY_ERROR) {
+		if (!strstr(reply->str, "no such key")) {
+			hs_fail(p, "XINFO STREAM", reply->str);
+			return;
+		}
+	} else if (reply->type == REDIS_REPLY_ARRAY) {
+		bool found = false;
+		for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+			redisReply *k = reply->element[i], *v = reply->element[i + 1];
+			if (k->type == REDIS_REPLY_STRING && strcmp(k->str, "last-generated-id") == 0 &&
+			    v->type == REDIS_REPLY_STRING &&
+			    pub_stream_id_parse(v->str, v->len, &top) == 0) {
+				found = true;
+				break;
+			}
+		}
+		if (!found) {
+			hs_fail(p, "XINFO STREAM", "no last-generated-id in the reply");
+			return;
+		}
+	} else {
+		hs_fail(p, "XINFO STREAM", "unexpected reply type");
+		return;
+	}
+	ready(p, &top);
+}
+
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+	struct pub *p = cac->data;
+	const struct cfg_redis *c = p->cfg;
+
+	evtimer_del(p->ev_conn_to);
+	if (status != REDIS_OK) {
+		/* hiredis frees the context after this returns. */
+		conn_lost(p, cac->errstr[0] ? cac->errstr : "connect failed");
+		return;
+	}
+	p->cs = CS_HANDSHAKE;
+	/* TCP only: on a unix socket it fails and poisons the context. */
+	if (p->ac->c.connection_type == REDIS_CONN_TCP)
+		redisEnableKeepAlive(&p->ac->c);
+	if (c->password && *c->password) {
+		const char *argv[3] = {"AUTH", c->user, c->password};
+		size_t len[3] = {4, c->user ? strlen(c->user) : 0, strlen(c->password)};
+		if (c->user && *c->user)
+			send_argv(p, on_hs_reply, "AUTH", 3, argv, len);
+		else {
+			argv[1] = c->password;
+			len[1] = len[2];
+			send_argv(p, on_hs_reply, "AUTH", 2, argv, len);
+		}
+	}
+	if (c->db) {
+		char db[16];
+		int n = snprintf(db, sizeof db, "%" PRIu32, c->db);
+		const char *argv[2] = {"SELECT", db};
+		size_t len[2] = {6, (size_t)n};
+		send_argv(p, on_hs_reply, "SELECT", 2, argv, len);
+	}
+	const char *argv[3] = {"XINFO", "STREAM", p->k_events};
+	size_t len[3] = {5, 6, strlen(p->k_events)};
+	if (send_argv(p, on_xinfo, NULL, 3, argv, len) < 0) {
+		/* Not from here: hiredis goes on using the context after this
+		 * callback returns. Cut it from a zero-delay timer instead. */
+		struct timeval zero = {0, 0};
+		p->hs_failed = true;
+		p->st.errors++;
+		CL_LOG_ERROR("redis %s: cannot queue the handshake", p->endpoint);
+		evtimer_add(p->ev_conn_to, &zero);
+	}
+}
+
+static void conn_start(struct pub *p)
+{
+	redisAsyncContext *ac;
+	const char *path = p->cfg->unix_path;
+	struct timeval to = ms_tv(PUB_CONNECT_TIMEOUT_MS);
+	char why[128];
+
+	p->epoch++;
+	p->hs_failed = false;
+	if (path && *path)
+		ac = redisAsyncConnectUnix(path);
+	else
+		ac = redisAsyncConnect(p->host, p->cfg->port ? p->cfg->port : PUB_DEF_PORT);
+	if (!ac || ac->err) {
+		snprintf(why, sizeof why, "%s", ac ? ac->errstr : "out of memory");
+		if (ac)
+			redisAsyncFree(ac);
+		conn_lost(p, why);
+		return;
+	}
+	ac->data = p;
+	if (redisLibeventAttach(ac, p->base) != REDIS_OK) {
+		redisAsyncFree(ac);
+		conn_lost(p, "cannot attach to the event loop");
+		return;
+	}
+	redisAsyncSetConnectCallback(ac, on_connect);
+	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+	p->ac = ac;
+	p->cs = CS_CONNECTING;
+	evtimer_add(p->ev_conn_to, &to);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct pub *p = arg;
+
+	if (!p->ac && !p->closing)
+		conn_start(p);
+}
+
+static void on_conn_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct pub *p = arg;
+
+	if (p->cs == CS_CONNECTING)
+		conn_abort(p, "connect timed out");
+	else if (p->cs == CS_HANDSHAKE && p->hs_failed)
+		conn_abort(p, "handshake failed");
+}
+
+/* ---- events ---- */
+
+static void live_flush(struct pub *p)
+{
+	size_t n = evbuffer_get_length(p->live);
+
+	if (!n)
+		return;
+	if (p->cs == CS_READY && evbuffer_add(p->live, "]", 1) == 0) {
+		const char *argv[3] = {"PUBLISH", p->k_channel,
+				       (const char *)evbuffer_pullup(p->live, -1)};
+		size_t len[3] = {7, strlen(p->k_channel), n + 1};
+		if (argv[2])
+			send_argv(p, on_generic, NULL, 3, argv, len);
+	}
+	evbuffer_drain(p->live, evbuffer_get_length(p->live));
+}
+
+static void on_live(evutil_socket_t fd, short what, void *arg) { live_flush(arg); }
+
+/* Append r's JSON to the pending PUBLISH; flushed once per loop pass. */
+static void live_add(struct pub *p, const struct pub_rec *r)
+{
+	struct evbuffer_iovec v;
+	size_t max = pub_rec_json_max(r) + 1;
+	bool first = evbuffer_get_length(p->live) == 0;
+
+	if (evbuffer_reserve_space(p->live, (ev_ssize_t)max, &v, 1) < 1)
+		return;
+	char *b = v.iov_base;
+	b[0] = first ? '[' : ',';
+	v.iov_len = 1 + pub_rec_json(r, b + 1);
+	evbuffer_commit_space(p->live, &v, 1);
+	if (evbuffer_get_length(p->live) >= PUB_LIVE_BATCH)
+		live_flush(p);
+	else
+		event_active(p->ev_live, EV_TIMEOUT, 0);
+}
+
+static void on_xadd(redisAsyncContext *ac, void *rp, void *priv)
+{
+	struct pub *p = ac->data;
+	redisReply *reply = rp;
+	struct pub_rec *r = priv;
+	char ids[PUB_STREAM_ID_LEN];
+
+	inflight_dec(p, reply);
+	if (!reply)
+		return; /* connection gone: r stays and is sent again */
+	if (reply->type == REDIS_REPLY_ERROR) {
+		if (strstr(reply->str, "equal or smaller")) {
+			if (r->flags & PUB_REC_FAILED) {
+				/* Refused with an error before, and a later event has
+				 * since reached the stream: it can no longer go in order. */
+				p->st.dropped++;
+				pub_stream_id_format(&r->id, ids, sizeof ids);
+				CL_LOG_ERROR("redis %s: event %s lost: Redis refused it and later "
+					     "events are already in the stream",
+					     p->endpoint, ids);
+			} else {
+				p->st.dup_skipped++;
+			}
+			r->flags |= PUB_REC_ACKED;
+		} else {
+			p->st.errors++;
+			r->flags |= PUB_REC_FAILED;
+			pub_stream_id_format(&r->id, ids, sizeof ids);
+			CL_LOG_WARN("redis %s: XADD %s refused: %s; reconnecting to retry in order",
+				    p->endpoint, ids, reply->str);
+			if (p->cs == CS_READY) {
+				p->cs = CS_CLOSING;
+				redisAsyncDisconnect(p->ac);
+			}
+			return;
+		}
+	} else {
+		r->flags |= PUB_REC_ACKED;
+		p->st.published++;
+		if (r->epoch != p->epoch)
+			p->st.replayed++;
+		if (pub_stream_id_cmp(&r->id, &p->last_acked) > 0)
+			p->last_acked = r->id;
+		if (p->cs == CS_READY)
+			live_add(p, r);
+	}
+	ring_pop_acked(p);
+	pump(p);
+}
+
+static int send_event(struct pub *p, struct pub_rec *r)
+{
+	const char *argv[PUB_MAX_ARGV];
+	size_t len[PUB_MAX_ARGV];
+	char ids[PUB_STREAM_ID_LEN];
+	int argc = 0;
+
+	if (!(r->flags & PUB_REC_SENT) && pub_stream_id_cmp(&r->id, &p->last_sent) <= 0) {
+		pub_idgen_next(&p->idgen, now_ms(p), &r->id);
+		p->st.rebased++;
+	}
+	int idl = pub_stream_id_format(&r->id, ids, sizeof ids);
+	argv[argc] = "XADD";
+	len[argc++] = 4;
+	argv[argc] = p->k_events;
+	len[argc++] = strlen(p->k_events);
+	if (p->maxlen_s[0]) {
+		argv[argc] = "MAXLEN";
+		len[argc++] = 6;
+		argv[argc] = "~";
+		len[argc++] = 1;
+		argv[argc] = p->maxlen_s;
+		len[argc++] = strlen(p->maxlen_s);
+	}
+	argv[argc] = ids;
+	len[argc++] = (size_t)idl;
+	int n = pub_rec_strings(r, argv + argc, len + argc, (size_t)(PUB_MAX_ARGV - argc));
+	if (n <= 0) {
+		/* Cannot happen for records we built; never block the FIFO on one. */
+		r->flags |= PUB_REC_ACKED;
+		p->st.dropped++;
+		return 0;
+	}
+	if (send_argv(p, on_xadd, r, argc + n, argv, len) < 0)
+		return -1;
+	r->flags |= PUB_REC_SENT;
+	if (pub_stream_id_cmp(&r->id, &p->last_sent) > 0)
+		p->last_sent = r->id;
+	return 0;
+}
+
+/* Read journaled events into the ring while it has room and few unsent ones. */
+static void refill(struct pub *p)
+{
+	size_t n = 0;
+
+	if (!p->journal)
+		return;
+	while (pub_journal_count(p->journal) && !ring_full(p) &&
+	       p->rcount - p->rsent < p->max_inflight) {
+		if (n++ == PUB_REFILL_BATCH) {
+			/* Go on after the loop has polled I/O: a zero-delay timer,
+			 * not event_active, which would run again in this pass. */
+			struct timeval zero = {0, 0};
+			evtimer_add(p->ev_kick, &zero);
+			return;
+		}
+		struct pub_rec *r = NULL;
+		uint64_t lost = 0;
+		int rc = pub_journal_next(p->journal, &r, &lost);
+		if (lost) {
+			p->st.dropped += lost;
+			if (p->jprev)
+				p->jprev = p->jprev > lost ? p->jprev - lost : 0;
+			CL_LOG_ERROR("redis %s: journal %s: %" PRIu64 " events lost: %s",
+				     p->endpoint, p->cfg->journal, lost, strerror(errno));
+		}
+		if (rc <= 0)
+			return;
+		r->epoch = 0;
+		if (p->jprev) {
+			/* Left by a previous run: it may have reached the stream. */
+			r->flags |= PUB_REC_SENT;
+			p->jprev--;
+		}
+		r->flags &= ~(uint32_t)PUB_REC_ACKED;
+		if (ring_push(p, r) < 0) {
+			/* No memory: this one cannot go back; count it. */
+			free(r);
+			p->st.dropped++;
+			return;
+		}
+	}
+}
+
+static void on_jflush(evutil_socket_t fd, short what, void *arg)
+{
+	struct pub *p = arg;
+	uint64_t lost = 0;
+
+	if (pub_journal_flush(p->journal, &lost) < 0) {
+		p->st.dropped += lost;
+		CL_LOG_ERROR("redis %s: journal %s: write failed, %" PRIu64 " events lost: %s",
+			     p->endpoint, p->cfg->journal, lost, strerror(errno));
+	}
+}
+
+static bool extra_key_ok(const char *k)
+{
+	static const char *const fixed[] = {"id", "type", "ts", "call", "target",
+					    "territory", "queue", "state", "reason"};
+	size_t n = k ? strnlen(k, PUB_KEY_MAX + 1) : 0;
+
+	if (n == 0 || n > PUB_KEY_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = k[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+		      c == '-'))
+			return false;
+	}
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		if (strcmp(k, fixed[i]) == 0)
+			return false;
+	return true;
+}
+
+static bool str_ok(const char *s, size_t max) { return !s || strnlen(s, max + 1) <= max; }
+
+int pub_event(struct pub *p, const struct pub_event *ev, struct pub_stream_id *id)
+{
+	struct pub_recb b;
+	struct pub_rec *r;
+	int err = 0;
+
+	if (!p)
+		return 0;
+	if (!ev || !ev->type || !*ev->type || !str_ok(ev->type, PUB_ID_MAX) ||
+	    !str_ok(ev->call_id, PUB_ID_MAX) || !str_ok(ev->target_id, PUB_ID_MAX) ||
+	    !str_ok(ev->territory, PUB_ID_MAX) || !str_ok(ev->queue, PUB_ID_MAX) ||
+	    !str_ok(ev->state, PUB_ID_MAX) || !str_ok(ev->reason, PUB_VALUE_MAX) ||
+	    ev->n_extra > PUB_MAX_EXTRA)
+		return -PUB_EINVAL;
+	for (size_t i = 0; i < ev->n_extra; i++) {
+		if (!extra_key_ok(ev->extra[i].key) || !str_ok(ev->extra[i].value, PUB_VALUE_MAX))
+			return -PUB_EINVAL;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(ev->extra[i].key, ev->extra[j].key) == 0)
+				return -PUB_EINVAL;
+	}
+	uint64_t now = now_ms(p);
+	pub_recb_init(&b);
+	pub_recb_add(&b, "type", ev->type, false);
+	pub_recb_add_u64(&b, "ts", ev->ts_ms ? ev->ts_ms : now);
+	pub_recb_add(&b, "call", ev->call_id, false);
+	pub_recb_add(&b, "target", ev->target_id, false);
+	pub_recb_add(&b, "territory", ev->territory, false);
+	pub_recb_add(&b, "queue", ev->queue, false);
+	pub_recb_add(&b, "state", ev->state, false);
+	pub_recb_add(&b, "reason", ev->reason, false);
+	for (size_t i = 0; i < ev->n_extra; i++)
+		pub_recb_add(&b, ev->extra[i].key, ev->extra[i].value, false);
+	if (!(r = pub_rec_new(&b, &err)))
+		return err;
+	pub_idgen_next(&p->idgen, now, &r->id);
+	r->epoch = p->epoch;
+	if (id)
+		*id = r->id;
+	if ((p->journal && pub_journal_count(p->journal)) || ring_full(p)) {
+		uint64_t lost = 0;
+		if (!p->journal) {
+			free(r);
+			p->st.dropped++;
+			if (warn_ok(p))
+				CL_LOG_WARN("redis %s: event dropped: %" PRIu64
+					    " events buffered and no journal configured",
+					    p->endpoint, (uint64_t)p->rcount);
+			return -PUB_EDROP;
+		}
+		int rc = pub_journal_append(p->journal, r, &lost);
+		free(r);
+		if (lost) {
+			p->st.dropped += lost;
+			CL_LOG_ERROR("redis %s: journal %s: write failed, %" PRIu64
+				     " events lost: %s",
+				     p->endpoint, p->cfg->journal, lost, strerror(errno));
+		}
+		if (rc == -PUB_ENOMEM || rc == -PUB_EINVAL)
+			return rc;
+		p->st.accepted++;
+		if (rc < 0)
+			return rc;
+		if (pub_journal_batch_pending(p->journal) && !evtimer_pending(p->ev_jflush, NULL)) {
+			struct timeval tv = ms_tv(PUB_JOURNAL_FLUSH_MS);
+			evtimer_add(p->ev_jflush, &tv);
+		}
+		pump(p);
+		return 0;
+	}
+	if (ring_push(p, r) < 0) {
+		free(r);
+		return -PUB_ENOMEM;
+	}
+	p->st.accepted++;
+	pump(p);
+	return 0;
+}
+
+/* ---- state ---- */
+
+static void on_smembers(redisAsyncContext *ac, void *rp, void *priv)
+{
+	struct pub *p = ac->data;
+	redisReply *reply = rp;
+	int kind = (int)(uintptr_t)priv;
+	char key[PUB_RKEY_MAX];
+
+	inflight_dec(p, reply);
+	if (!reply || p->cs != CS_READY)
+		return;
+	if (reply->type == REDIS_REPLY_ARRAY) {
+		for (size_t i = 0; i < reply->elements; i++) {
+			redisReply *m = reply->element[i];
+			struct seen_ent *s = NULL;
+			struct state_ent *e = NULL;
+			if (m->type != REDIS_REPLY_STRING || m->len == 0 || m->len > PUB_ID_MAX ||
+			    memchr(m->str, '\0', m->len))
+				continue;
+			HASH_FIND(hh, p->seen[kind], m->str, m->len, s);
+			if (s)
+				continue;
+			int kl = pub_key(key, sizeof key, p->prefix, obj_kinds[kind], m->str);
+			if (kl < 0)
+				continue;
+			HASH_FIND(hh, p->smap, key, (size_t)kl, e);
+			if (e)
+				continue; /* updated since the resync: that update wins */
+			e = malloc(sizeof *e + (size_t)kl + 1);
+			if (!e)
+				break;
+			memset(e, 0, sizeof *e);
+			e->kind = (uint8_t)kind;
+			e->op = OP_DEL;
+			e->key_len = (size_t)kl;
+			e->id_off = (size_t)kl - m->len;
+			memcpy(e->key, key, (size_t)kl + 1);
+			HASH_ADD_KEYPTR(hh, p->smap, e->key, e->key_len, e);
+		}
+	} else if (reply->type == REDIS_REPLY_ERROR) {
+		p->st.errors++;
+		if (warn_ok(p))
+			CL_LOG_WARN("redis %s: SMEMBERS %s: %s", p->endpoint, p->k_set[kind],
+				    reply->str);
+	}
+	seen_clear(p, kind);
+	pump(p);
+}
+
+static void on_resync(evutil_socket_t fd, short what, void *arg)
+{
+	struct pub *p = arg;
+
+	if (p->cs != CS_READY || !p->hooks.resync)
+		return;
+	for (int k = 0; k < SK_COUNT; k++)
+		seen_clear(p, k);
+	p->collecting = true;
+	p->hooks.resync(p->arg, p);
+	p->collecting = false;
+	if (p->cs != CS_READY)
+		return;
+	/* Whatever the index sets hold beyond what the engine just named is
+	 * stale (ended, removed while Redis was away): delete it. */
+	for (int k = 0; k < SK_COUNT; k++) {
+		const char *argv[2] = {"SMEMBERS", p->k_set[k]};
+		size_t len[2] = {8, strlen(p->k_set[k])};
+		if (send_argv(p, on_smembers, (void *)(uintptr_t)k, 2, argv, len) < 0)
+			seen_clear(p, k);
+	}
+	pump(p);
+}
+
+static int seen_add(struct pub *p, int kind, const char *id)
+{
+	size_t n = strlen(id);
+	struct seen_ent *s = NULL;
+
+	HASH_FIND(hh, p->seen[kind], id, n, s);
+	if (s)
+		return 0;
+	if (!(s = malloc(sizeof *s + n + 1)))
+		return -PUB_ENOMEM;
+	memcpy(s->id, id, n + 1);
+	HASH_ADD_KEYPTR(hh, p->seen[kind], s->id, n, s);
+	return 0;
+}
+
+/* Put (or replace) the pending update of one object. rec is transferred. */
+static int state_put(struct pub *p, int kind, int op, const char *id, struct pub_rec *rec)
+{
+	char key[PUB_RKEY_MAX];
+	struct state_ent *e = NULL;
+	int kl = pub_key(key, sizeof key, p->prefix, obj_kinds[kind], id);
+
+	if (kl < 0) {
+		free(rec);
+		return -PUB_EINVAL;
+	}
+	HASH_FIND(hh, p->smap, key, (size_t)kl, e);
+	if (e) {
+		free(e->rec);
+		e->rec = rec;
+		if (!(e->op == OP_REPLACE && op == OP_SET))
+			e->op = (uint8_t)op;
+		return 0;
+	}
+	if (!(e = malloc(sizeof *e + (size_t)kl + 1))) {
+		free(rec);
+		return -PUB_ENOMEM;
+	}
+	memset(e, 0, sizeof *e);
+	e->kind = (uint8_t)kind;
+	e->op = (uint8_t)op;
+	e->rec = rec;
+	e->key_len = (size_t)kl;
+	e->id_off = (size_t)kl - strlen(id);
+	memcpy(e->key, key, (size_t)kl + 1);
+	HASH_ADD_KEYPTR(hh, p->smap, e->key, e->key_len, e);
+	return 0;
+}
+
+static int send_state(struct pub *p, struct state_ent *e)
+{
+	const char *argv[PUB_MAX_ARGV];
+	size_t len[PUB_MAX_ARGV];
+	const char *set = p->k_set[e->kind];
+	const char *id = e->key + e->id_off;
+	size_t idl = e->key_len - e->id_off;
+
+	if (e->op == OP_DEL) {
+		const char *a1[2] = {"DEL", e->key};
+		size_t l1[2] = {3, e->key_len};
+		const char *a2[3] = {"SREM", set, id};
+		size_t l2[3] = {4, strlen(set), idl};
+		if (send_argv(p, on_generic, NULL, 2, a1, l1) < 0 ||
+		    send_argv(p, on_generic, NULL, 3, a2, l2) < 0)
+			return -1;
+	} else {
+		argv[0] = "HSET";
+		len[0] = 4;
+		argv[1] = e->key;
+		len[1] = e->key_len;
+		int n = pub_rec_strings(e->rec, argv + 2, len + 2, PUB_MAX_ARGV - 2);
+		if (e->op == OP_REPLACE) {
+			const char *m[1] = {"MULTI"}, *x[1] = {"EXEC"};
+			size_t ml[1] = {5}, xl[1] = {4};
+			const char *a1[2] = {"DEL", e->key};
+			size_t l1[2] = {3, e->key_len};
+			if (send_argv(p, on_generic, NULL, 1, m, ml) < 0 ||
+			    send_argv(p, on_generic, NULL, 2, a1, l1) < 0)
+				return -1;
+			if (n > 0 && send_argv(p, on_generic, NULL, 2 + n, argv, len) < 0)
+				return -1;
+			if (send_argv(p, on_generic, NULL, 1, x, xl) < 0)
+				return -1;
+		} else if (n > 0 && send_argv(p, on_generic, NULL, 2 + n, argv, len) < 0) {
+			return -1;
+		}
+		if (e->op == OP_END) {
+			const char *a1[3] = {"EXPIRE", e->key, p->ttl_s};
+			size_t l1[3] = {6, e->key_len, strlen(p->ttl_s)};
+			const char *a2[3] = {"SREM", set, id};
+			size_t l2[3] = {4, strlen(set), idl};
+			if (send_argv(p, on_generic, NULL, 3, a1, l1) < 0 ||
+			    send_argv(p, on_generic, NULL, 3, a2, l2) < 0)
+				return -1;
+		} else {
+			const char *a2[3] = {"SADD", set, id};
+			size_t l2[3] = {4, strlen(set), idl};
+			if (send_argv(p, on_generic, NULL, 3, a2, l2) < 0)
+				return -1;
+		}
+	}
+	HASH_DEL(p->smap, e);
+	free(e->rec);
+	free(e);
+	return 0;
+}
+
+/* Common path of the state setters: id checked, rec transferred. */
+static int state_update(struct pub *p, int kind, int op, const char *id, struct pub_rec *rec)
+{
+	if (p->collecting && op == OP_SET) {
+		if (seen_add(p, kind, id) < 0) {
+			free(rec);
+			return -PUB_ENOMEM;
+		}
+		op = OP_REPLACE;
+	}
+	if (p->cs != CS_READY) {
+		free(rec);
+		p->st.state_skipped++;
+		return 0;
+	}
+	int rc = state_put(p, kind, op, id, rec);
+	if (rc == 0)
+		pump(p);
+	return rc;
+}
+
+static bool id_ok(const char *id) { return id && *id && str_ok(id, PUB_ID_MAX); }
+
+int pub_target(struct pub *p, const struct pub_target *t)
+{
+	struct pub_recb b;
+	struct pub_rec *r;
+	int err = 0;
+
+	if (!p)
+		return 0;
+	if (!t || !id_ok(t->id) || !str_ok(t->name, PUB_VALUE_MAX) ||
+	    !str_ok(t->kind, PUB_ID_MAX) || !str_ok(t->state, PUB_ID_MAX) ||
+	    !str_ok(t->reason, PUB_VALUE_MAX))
+		return -PUB_EINVAL;
+	/* Every field, empty or not, so the HSET overwrites all of them. */
+	pub_recb_init(&b);
+	pub_recb_add(&b, "id", t->id, true);
+	pub_recb_add(&b, "name", t->name, true);
+	pub_recb_add(&b, "kind", t->kind, true);
+	pub_recb_add(&b, "state", t->state, true);
+	pub_recb_add(&b, "reason", t->reason, true);
+	pub_recb_add_u64(&b, "since_ms", t->since_ms);
+	pub_recb_add_u64(&b, "active", t->active);
+	pub_recb_add_u64(&b, "capacity", t->capacity);
+	pub_recb_add_u64(&b, "calls_today", t->calls_today);
+	pub_recb_add_u64(&b, "last_end_ms", t->last_end_ms);
+	pub_recb_add_u64(&b, "ts_ms", now_ms(p));
+	if (!(r = pub_rec_new(&b, &err)))
+		return err;
+	return state_update(p, SK_TARGET, OP_SET, t->id, r);
+}
+
+int pub_queue(struct pub *p, const struct pub_queue *q)
+{
+	struct pub_recb b;
+	struct pub_rec *r;
+	int err = 0;
+
+	if (!p)
+		return 0;
+	if (!q || !id_ok(q->name) || !str_ok(q->territory, PUB_ID_MAX) ||
+	    !str_ok(q->oldest_call, PUB_ID_MAX))
+		return -PUB_EINVAL;
+	pub_recb_init(&b);
+	pub_recb_add(&b, "name", q->name, true);
+	pub_recb_add(&b, "territory", q->territory, true);
+	pub_recb_add_u64(&b, "waiting", q->waiting);
+	pub_recb_add_u64(&b, "available", q->available);
+	pub_recb_add_u64(&b, "members", q->members);
+	pub_recb_add_u64(&b, "oldest_ms", q->oldest_ms);
+	pub_recb_add(&b, "oldest_call", q->oldest_call, true);
+	pub_recb_add_u64(&b, "ts_ms", now_ms(p));
+	if (!(r = pub_rec_new(&b, &err)))
+		return err;
+	return state_update(p, SK_QUEUE, OP_SET, q->name, r);
+}
+
+int pub_call(struct pub *p, const struct pub_call *c)
+{
+	struct pub_recb b;
+	struct pub_rec *r;
+	int err = 0;
+
+	if (!p)
+		return 0;
+	if (!c || !id_ok(c->id) || !str_ok(c->territory, PUB_ID_MAX) ||
+	    !str_ok(c->plan, PUB_ID_MAX) || !str_ok(c->target_id, PUB_ID_MAX) ||
+	    !str_ok(c->queue, PUB_ID_MAX) || !str_ok(c->state, PUB_ID_MAX) ||
+	    !str_ok(c->reason, PUB_VALUE_MAX))
+		return -PUB_EINVAL;
+	pub_recb_init(&b);
+	pub_recb_add(&b, "id", c->id, true);
+	pub_recb_add(&b, "territory", c->territory, true);
+	pub_recb_add(&b, "plan", c->plan, true);
+	pub_recb_add(&b, "target", c->target_id, true);
+	pub_recb_add(&b, "queue", c->queue, true);
+	pub_recb_add(&b, "state", c->state, true);
+	pub_recb_add(&b, "reason", c->reason, true);
+	pub_recb_add_u64(&b, "step", c->step);
+	pub_recb_add_u64(&b, "priority", c->priority);
+	pub_recb_add_u64(&b, "offered_ms", c->offered_ms);
+	pub_recb_add_u64(&b, "queued_ms", c->queued_ms);
+	pub_recb_add_u64(&b, "answered_ms", c->answered_ms);
+	pub_recb_add_u64(&b, "ended_ms", c->ended_ms);
+	pub_recb_add(&b, "ended", c->ended ? "1" : "0", true);
+	pub_recb_add_u64(&b, "ts_ms", now_ms(p));
+	if (!(r = pub_rec_new(&b, &err)))
+		return err;
+	return state_update(p, SK_CALL, c->ended ? OP_END : OP_SET, c->id, r);
+}
+
+static int state_del(struct pub *p, int kind, const char *id)
+{
+	if (!p)
+		return 0;
+	if (!id_ok(id))
+		return -PUB_EINVAL;
+	return state_update(p, kind, OP_DEL, id, NULL);
+}
+
+int pub_target_del(struct pub *p, const char *id) { return state_del(p, SK_TARGET, id); }
+int pub_queue_del(struct pub *p, const char *name) { return state_del(p, SK_QUEUE, name); }
+
+/* Write a whole hash now, outside the command cap (one per tick). */
+static void send_hash(struct pub *p, const char *key, const struct pub_recb *b)
+{
+	struct pub_rec *r = pub_rec_new(b, NULL);
+	const char *argv[PUB_MAX_ARGV];
+	size_t len[PUB_MAX_ARGV];
+
+	if (!r)
+		return;
+	argv[0] = "HSET";
+	len[0] = 4;
+	argv[1] = key;
+	len[1] = strlen(key);
+	int n = pub_rec_strings(r, argv + 2, len + 2, PUB_MAX_ARGV - 2);
+	if (n > 0)
+		send_argv(p, on_generic, NULL, 2 + n, argv, len);
+	free(r);
+}
+
+int pub_totals(struct pub *p, const struct pub_totals *t)
+{
+	struct pub_recb b;
+
+	if (!p)
+		return 0;
+	if (!t)
+		return -PUB_EINVAL;
+	if (p->cs != CS_READY) {
+		p->st.state_skipped++;
+		return 0;
+	}
+	pub_recb_init(&b);
+	pub_recb_add_u64(&b, "offered", t->offered);
+	pub_recb_add_u64(&b, "routed", t->routed);
+	pub_recb_add_u64(&b, "queued", t->queued);
+	pub_recb_add_u64(&b, "rejected", t->rejected);
+	pub_recb_add_u64(&b, "abandoned", t->abandoned);
+	pub_recb_add_u64(&b, "completed", t->completed);
+	pub_recb_add_u64(&b, "live_calls", t->live_calls);
+	pub_recb_add_u64(&b, "waiting_calls", t->waiting_calls);
+	pub_recb_add_u64(&b, "targets_ready", t->targets_ready);
+	pub_recb_add_u64(&b, "targets_busy", t->targets_busy);
+	pub_recb_add_u64(&b, "targets_not_ready", t->targets_not_ready);
+	pub_recb_add_u64(&b, "targets_wrap_up", t->targets_wrap_up);
+	pub_recb_add_u64(&b, "targets_logged_out", t->targets_logged_out);
+	pub_recb_add_u64(&b, "ts_ms", now_ms(p));
+	send_hash(p, p->k_totals, &b);
+	return 0;
+}
+
+static void send_health(struct pub *p)
+{
+	struct pub_recb b;
+	struct pub_stats s;
+	char ids[PUB_STREAM_ID_LEN];
+
+	pub_get_stats(p, &s);
+	pub_stream_id_format(&p->last_acked, ids, sizeof ids);
+	pub_recb_init(&b);
+	pub_recb_add_u64(&b, "ts_ms", now_ms(p));
+	pub_recb_add(&b, "connected", "1", true);
+	pub_recb_add_u64(&b, "connected_since_ms", p->ready_since_ms);
+	pub_recb_add(&b, "last_id", ids, true);
+	pub_recb_add_u64(&b, "accepted", s.accepted);
+	pub_recb_add_u64(&b, "published", s.published);
+	pub_recb_add_u64(&b, "dup_skipped", s.dup_skipped);
+	pub_recb_add_u64(&b, "replayed", s.replayed);
+	pub_recb_add_u64(&b, "rebased", s.rebased);
+	pub_recb_add_u64(&b, "dropped", s.dropped);
+	pub_recb_add_u64(&b, "inflight", s.inflight);
+	pub_recb_add_u64(&b, "buffered", s.buffered);
+	pub_recb_add_u64(&b, "journaled", s.journaled);
+	pub_recb_add_u64(&b, "journal_bytes", s.journal_bytes);
+	pub_recb_add_u64(&b, "backlog", pub_backlog(p));
+	pub_recb_add_u64(&b, "state_pending", s.state_pending);
+	pub_recb_add_u64(&b, "state_skipped", s.state_skipped);
+	pub_recb_add_u64(&b, "connects", s.connects);
+	pub_recb_add_u64(&b, "reconnects", s.reconnects);
+	pub_recb_add_u64(&b, "errors", s.errors);
+	send_hash(p, p->k_health, &b);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct pub *p = arg;
+	uint64_t now = now_ms(p);
+
+	if (p->warn_suppressed) {
+		CL_LOG_WARN("redis %s: %" PRIu64 " similar warnings suppressed", p->endpoint,
+			    p->warn_suppressed);
+		p->warn_suppressed = 0;
+	}
+	p->warn_budget = PUB_WARN_BUDGET;
+	if (p->ac && p->cs != CS_CONNECTING && p->inflight &&
+	    now - p->progress_ms > PUB_REPLY_TIMEOUT_MS) {
+		conn_abort(p, "no reply within the deadline");
+		return;
+	}
+	if (p->cs != CS_READY)
+		return;
+	if (p->hooks.totals) {
+		struct pub_totals t;
+		memset(&t, 0, sizeof t);
+		p->hooks.totals(p->arg, &t);
+		pub_totals(p, &t);
+	}
+	send_health(p);
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg) { pump(arg); }
+
+/* Send what the command cap allows: events and state updates, alternately. */
+static void pump(struct pub *p)
+{
+	if (p->cs != CS_READY)
+		return;
+	refill(p);
+	while (p->inflight < p->max_inflight) {
+		bool did = false;
+		if (p->rsent < p->rcount) {
+			struct pub_rec *r = ring_at(p, p->rsent);
+			if (!(r->flags & PUB_REC_ACKED) && send_event(p, r) < 0)
+				return;
+			p->rsent++;
+			did = true;
+		}
+		if (p->smap && p->inflight < p->max_inflight) {
+			if (send_state(p, p->smap) < 0)
+				return;
+			did = true;
+		}
+		if (!did)
+			break;
+		if (p->rsent == p->rcount)
+			refill(p);
+	}
+}
+
+/* ---- life cycle ---- */
+
+static char *resolve(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	struct addrinfo hints, *res = NULL;
+	char out[INET6_ADDRSTRLEN];
+
+	if (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1)
+		return strdup(host);
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	/* Once, at start-up, before the loop runs. */
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+		return NULL;
+	const void *a = res->ai_family == AF_INET6
+				? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+				: (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+	const char *s = inet_ntop(res->ai_family, a, out, sizeof out);
+	freeaddrinfo(res);
+	return s ? strdup(out) : NULL;
+}
+
+struct pub *pub_new(struct event_base *base, const struct cfg_redis *cfg,
+		    const struct pub_hooks *hooks, void *arg)
+{
+	struct pub *p;
+	struct timeval tick;
+	struct timeval now;
+	uint64_t loaded = 0;
+
+	if (!base || !cfg)
+		return NULL;
+	if (!(p = calloc(1, sizeof *p)))
+		return NULL;
+	p->base = base;
+	p->cfg = cfg;
+	if (hooks)
+		p->hooks = *hooks;
+	p->arg = arg;
+	p->prefix = cfg->prefix ? cfg->prefix : "cl:";
+	if (strlen(p->prefix) > PUB_PREFIX_MAX) {
+		CL_LOG_ERROR("redis: prefix longer than %d bytes", PUB_PREFIX_MAX);
+		goto fail;
+	}
+	p->max_inflight = cfg->max_inflight ? cfg->max_inflight : PUB_DEF_MAX_INFLIGHT;
+	p->snapshot_ms = cfg->snapshot_ms ? cfg->snapshot_ms : PUB_DEF_SNAPSHOT_MS;
+	p->call_ttl_s = cfg->call_ttl_s ? cfg->call_ttl_s : PUB_DEF_CALL_TTL_S;
+	if (cfg->stream_maxlen)
+		snprintf(p->maxlen_s, sizeof p->maxlen_s, "%" PRIu32, cfg->stream_maxlen);
+	snprintf(p->ttl_s, sizeof p->ttl_s, "%" PRIu32, p->call_ttl_s);
+	p->rmax = (size_t)p->max_inflight + cfg->buffer_events;
+	if (cfg->unix_path && *cfg->unix_path) {
+		snprintf(p->endpoint, sizeof p->endpoint, "unix:%s", cfg->unix_path);
+	} else {
+		const char *h = cfg->host && *cfg->host ? cfg->host : "127.0.0.1";
+		snprintf(p->endpoint, sizeof p->endpoint, "%s:%u", h,
+			 cfg->port ? cfg->port : PUB_DEF_PORT);
+		if (!(p->host = resolve(h))) {
+			CL_LOG_ERROR("redis: cannot resolve host %s", h);
+			goto fail;
+		}
+	}
+	pub_key(p->k_events, sizeof p->k_events, p->prefix, PUB_K_EVENTS, NULL);
+	pub_key(p->k_channel, sizeof p->k_channel, p->prefix, PUB_K_CHANNEL, NULL);
+	pub_key(p->k_totals, sizeof p->k_totals, p->prefix, PUB_K_TOTALS, NULL);
+	pub_key(p->k_health, sizeof p->k_health, p->prefix, PUB_K_HEALTH, NULL);
+	for (int k = 0; k < SK_COUNT; k++)
+		pub_key(p->k_set[k], sizeof p->k_set[k], p->prefix, set_kinds[k], NULL);
+	if (cfg->journal && *cfg->journal) {
+		int rc = pub_journal_open(cfg->journal, &p->journal, &loaded);
+		if (rc < 0) {
+			CL_LOG_ERROR("redis: journal %s: %s", cfg->journal,
+				     rc == -PUB_EIO ? strerror(errno) : pub_strerror(rc));
+			goto fail;
+		}
+		p->jprev = loaded;
+		if (loaded)
+			CL_LOG_INFO("redis: journal %s holds %" PRIu64
+				    " events from a previous run; they are sent first",
+				    cfg->journal, loaded);
+	}
+	if (!(p->live = evbuffer_new()) ||
+	    !(p->ev_retry = evtimer_new(base, on_retry, p)) ||
+	    !(p->ev_conn_to = evtimer_new(base, on_conn_timeout, p)) ||
+	    !(p->ev_tick = event_new(base, -1, EV_PERSIST, on_tick, p)) ||
+	    !(p->ev_resync = evtimer_new(base, on_resync, p)) ||
+	    !(p->ev_kick = evtimer_new(base, on_kick, p)) ||
+	    !(p->ev_live = evtimer_new(base, on_live, p)) ||
+	    !(p->ev_jflush = evtimer_new(base, on_jflush, p)))
+		goto fail;
+	gettimeofday(&now, NULL);
+	pub_backoff_init(&p->backoff, PUB_BACKOFF_MIN_MS, PUB_BACKOFF_MAX_MS,
+			 ((uint64_t)now.tv_sec << 20) ^ (uint64_t)now.tv_usec ^
+				 ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)p);
+	p->warn_budget = PUB_WARN_BUDGET;
+	tick = ms_tv(p->snapshot_ms);
+	evtimer_add(p->ev_tick, &tick);
+	conn_start(p);
+	return p;
+fail:
+	pub_free(p);
+	return NULL;
+}
+
+void pub_free(struct pub *p)
+{
+	if (!p)
+		return;
+	p->closing = true;
+	conn_abort(p, "shutting down");
+	/* What Redis has not acknowledged goes to the journal, ahead of what
+	 * the journal already holds, for the next run. */
+	size_t n = 0;
+	struct pub_rec **keep = p->rcount ? malloc(p->rcount * sizeof *keep) : NULL;
+	for (size_t i = 0; i < p->rcount; i++) {
+		struct pub_rec *r = ring_at(p, i);
+		if (!(r->flags & PUB_REC_ACKED) && keep)
+			keep[n++] = r;
+	}
+	if (p->rcount && !keep) {
+		p->st.dropped += p->rcount;
+		CL_LOG_ERROR("redis: %zu unpublished events lost at shutdown (no memory)",
+			     p->rcount);
+	} else if (n && p->journal) {
+		if (pub_journal_prepend(p->journal, keep, n) < 0) {
+			p->st.dropped += n;
+			CL_LOG_ERROR("redis: journal %s: cannot save %zu unpublished events: %s",
+				     p->cfg->journal, n, strerror(errno));
+		} else {
+			CL_LOG_INFO("redis: %zu unpublished events saved to the journal %s", n,
+				    p->cfg->journal);
+		}
+	} else if (n) {
+		p->st.dropped += n;
+		CL_LOG_ERROR("redis: %zu unpublished events lost at shutdown (no journal)", n);
+	}
+	free(keep);
+	pub_journal_close(p->journal);
+	for (size_t i = 0; i < p->rcount; i++)
+		free(ring_at(p, i));
+	free(p->ring);
+	smap_clear(p, false);
+	for (int k = 0; k < SK_COUNT; k++)
+		seen_clear(p, k);
+	if (p->live)
+		evbuffer_free(p->live);
+	struct event *evs[] = {p->ev_retry, p->ev_conn_to, p->ev_tick, p->ev_resync,
+			       p->ev_kick,  p->ev_live,    p->ev_jflush};
+	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+		if (evs[i])
+			event_free(evs[i]);
+	free(p->scratch);
+	free(p->host);
+	free(p);
+}
+
+/* ---- accessors ---- */
+
+uint64_t pub_backlog(const struct pub *p)
+{
+	if (!p)
+		return 0;
+	return p->rcount + (p->journal ? pub_journal_count(p->journal) : 0);
+}
+
+bool pub_connected(const struct pub *p) { return p && p->cs == CS_READY; }
+
+void pub_get_stats(const struct pub *p, struct pub_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!p)
+		return;
+	*out = p->st;
+	out->connected = p->cs == CS_READY;
+	out->inflight = p->inflight;
+	out->buffered = p->rcount;
+	out->journaled = p->journal ? pub_journal_count(p->journal) : 0;
+	out->journal_bytes = p->journal ? pub_journal_bytes(p->journal) : 0;
+	out->state_pending = HASH_COUNT(p->smap);
+}
