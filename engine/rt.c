@@ -564,7 +564,8 @@ struct rt *rt_new(struct event_base *base, const struct cl_config *cfg,
 	rt->children = calloc(nt ? nt : 1, sizeof *rt->children);
 	rt->n_children = calloc(nt ? nt : 1, sizeof *rt->n_children);
 	rt_arena_init(&rt->arena);
-	rt->targets = rt_arena_alloc(&rt->arena, (cfg->n_targets ? cfg->n_targets : 1) * sizeof *rt->targets);
+	rt->targets = rt_arena_alloc_aligned(
+		&rt->arena, (cfg->n_targets ? cfg->n_targets : 1) * sizeof *rt->targets, 64);
 	if (!rt->serving || !rt->n_serving || !rt->children || !rt->n_children || !rt->targets)
 		goto fail;
 

@@ -42,8 +42,19 @@ static struct rt_arena_chunk *chunk_new(struct rt_arena *a, size_t bytes)
 
 void *rt_arena_alloc(struct rt_arena *a, size_t size)
 {
+	return rt_arena_alloc_aligned(a, size, 16);
+}
+
+void *rt_arena_alloc_aligned(struct rt_arena *a, size_t size, size_t align)
+{
 	size_t hdr = 64; /* chunk header, padded to a cache line */
-	size = (size + 63) & ~(size_t)63;
+	size = (size + 15) & ~(size_t)15;
+	/* Skip to the alignment (chunks start 2 MiB aligned, so offsets do). */
+	size_t pad = a->left ? (align - ((uintptr_t)a->cur & (align - 1))) & (align - 1) : 0;
+	if (pad && pad <= a->left) {
+		a->cur += pad;
+		a->left -= pad;
+	}
 	if (size > CHUNK / 2) {
 		/* Large: a chunk of its own, the current one stays in use. */
 		struct rt_arena_chunk *c = chunk_new(a, hdr + size);

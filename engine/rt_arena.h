@@ -25,7 +25,10 @@ struct rt_arena {
 void rt_arena_init(struct rt_arena *a);
 /* Frees every chunk. */
 void rt_arena_deinit(struct rt_arena *a);
-/* Zeroed, cache-line (64-byte) aligned memory valid until rt_arena_deinit; NULL on ENOMEM. */
+/* Zeroed, 16-byte aligned memory valid until rt_arena_deinit; NULL on ENOMEM. */
 void *rt_arena_alloc(struct rt_arena *a, size_t size);
+/* The same with a power-of-two alignment up to 64 (cache-line for hot
+ * structures: targets, queues). */
+void *rt_arena_alloc_aligned(struct rt_arena *a, size_t size, size_t align);
 
 #endif /* CL_RT_ARENA_H */

@@ -399,7 +399,7 @@ struct rt_queue *rt_queue_get(struct rt *rt, const struct rt_qkey *key)
 		rt->queues_v = v;
 		rt->cap_queues = cap;
 	}
-	q = rt_arena_alloc(&rt->arena, sizeof *q);
+	q = rt_arena_alloc_aligned(&rt->arena, sizeof *q, 64);
 	if (!q)
 		return NULL;
 	q->key = *key;

@@ -3,7 +3,7 @@
  * targets with 1,000 territories and 64 skills.
  *
  *   bench_route [--targets N[,N...]] [--calls N] [--batch B] [--strategy S]
- *               [--zipf S]
+ *               [--zipf S] [--memory]
  *
  * For each size it generates a configuration (a 3-level territory tree of
  * 1,000 territories with E.164 prefixes, 64 skills, N reps each serving one
@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "rt.h"
@@ -295,12 +296,90 @@ static int run(uint32_t n_targets, uint64_t n_calls, uint32_t batch, const char 
 	return r.failed;
 }
 
+static long rss_kib(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/*
+ * Memory per target and per waiting call: resident memory grown by the
+ * router (not the configuration) for n targets after every queue exists,
+ * then by n_wait calls that all wait (nobody logged in).
+ */
+static int memory(uint32_t n_targets, uint32_t n_wait)
+{
+	char err[512];
+	struct cl_config *cfg = NULL;
+	char *yaml = gen_config(n_targets, "longest-idle");
+	if (cl_config_load_string(yaml, "bench.yaml", &cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "config: %s\n", err);
+		free(yaml);
+		return 1;
+	}
+	free(yaml);
+	struct event_base *base = event_base_new();
+	struct terr_index *ti = terr_index_new(cfg);
+	long r0 = rss_kib();
+	struct rt *rt = rt_new(base, cfg, ti, NULL, NULL);
+	for (uint32_t t = 0; t < n_targets; t++) {
+		char id[32];
+		snprintf(id, sizeof id, "r%u", t);
+		rt_target_login(rt, id, true, NULL);
+	}
+	struct req_buf w;
+	for (uint32_t t = 0; t < n_targets; t++) {
+		for (int k = 0; k < SKILLS_PER_TARGET; k++) {
+			prep(&w, t, k, "w", (uint64_t)t * SKILLS_PER_TARGET + (uint64_t)k);
+			const char *skills[1] = {w.skill};
+			struct rt_call_req req = {.id = w.id, .caller = w.caller, .skills = skills,
+						  .n_skills = 1};
+			rt_call_offer(rt, &req, rt, 0);
+			rt_call_answered(rt, w.id, NULL, rt);
+			rt_call_ended(rt, w.id, rt);
+		}
+	}
+	long r1 = rss_kib();
+	for (uint32_t t = 0; t < n_targets; t++) {
+		char id[32];
+		snprintf(id, sizeof id, "r%u", t);
+		rt_target_logout(rt, id);
+	}
+	for (uint32_t i = 0; i < n_wait; i++) {
+		uint32_t t = (uint32_t)(xrand() % n_targets);
+		prep(&w, t, (int)(xrand() % SKILLS_PER_TARGET), "q", i);
+		const char *skills[1] = {w.skill};
+		struct rt_call_req req = {.id = w.id, .caller = w.caller, .skills = skills,
+					  .n_skills = 1};
+		rt_call_offer(rt, &req, rt, 0);
+	}
+	long r2 = rss_kib();
+	struct rt_stats st;
+	rt_stats(rt, &st);
+	printf("%9u targets: router %.0f bytes/target (%u queues); %u waiting calls: %.0f "
+	       "bytes/waiting call\n",
+	       n_targets, (double)(r1 - r0) * 1024.0 / n_targets, st.queues, st.waiting_calls,
+	       (double)(r2 - r1) * 1024.0 / (st.waiting_calls ? st.waiting_calls : 1));
+	rt_free(rt);
+	terr_index_free(ti);
+	cl_config_free(cfg);
+	event_base_free(base);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *sizes = "100,10000,100000", *strategy = "longest-idle";
 	uint64_t calls = 2000000;
 	uint32_t batch = 50;
 	double zipf = 0;
+	int mem = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--targets") && i + 1 < argc)
 			sizes = argv[++i];
@@ -312,17 +391,20 @@ int main(int argc, char **argv)
 			strategy = argv[++i];
 		else if (!strcmp(argv[i], "--zipf") && i + 1 < argc)
 			zipf = strtod(argv[++i], NULL);
+		else if (!strcmp(argv[i], "--memory"))
+			mem = 1;
 		else {
 			fprintf(stderr,
 				"usage: bench_route [--targets N,N..] [--calls N] [--batch B] "
-				"[--strategy S] [--zipf S]\n");
+				"[--strategy S] [--zipf S] [--memory]\n");
 			return 2;
 		}
 	}
 	char *list = strdup(sizes), *save = NULL;
 	int rc = 0;
 	for (char *tok = strtok_r(list, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save))
-		rc = run((uint32_t)strtoul(tok, NULL, 10), calls, batch, strategy, zipf);
+		rc = mem ? memory((uint32_t)strtoul(tok, NULL, 10), 100000)
+			 : run((uint32_t)strtoul(tok, NULL, 10), calls, batch, strategy, zipf);
 	free(list);
 	return rc;
 }
