@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# Install the Debian packages closeloop needs to build, test and run, skipping
-# those already installed. Used by deploy/demo.sh and tests/run.sh; safe to
-# run again. Needs root (or sudo) only when something is missing.
+# Install the Debian packages closeloop needs, skipping those already
+# installed; safe to run again. Needs root (or sudo) only when something is
+# missing.
+#   deploy/install-deps.sh           build and run (deploy/demo.sh)
+#   deploy/install-deps.sh --tests   also what the tests need (tests/run.sh):
+#                                    Kamailio and SIPp for the end-to-end tests
 set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
   libevent-dev libhiredis-dev libprotobuf-c-dev protobuf-c-compiler
-  libyaml-dev libjansson-dev uthash-dev libcmocka-dev
+  libyaml-dev libjansson-dev uthash-dev
   redis-server
 )
-[ $# -gt 0 ] && packages+=("$@")
+if [ "${1:-}" = "--tests" ]; then
+  packages+=(libcmocka-dev kamailio kamailio-extra-modules kamailio-utils-modules sip-tester
+             curl jq)
+elif [ $# -gt 0 ]; then
+  echo "usage: $0 [--tests]" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${packages[@]}"; do

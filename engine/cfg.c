@@ -1,7 +1,7 @@
 /*
  * cfg.c — the schema of closeloopd's configuration: reads the YAML tree into
  * struct cl_config section by section (engine, limits, router, auth, redis,
- * skills, territories, targets, plans) and checks it; see cfg.h and
+ * skills, territories, targets, strategy plugins, plans) and checks it; see cfg.h and
  * docs/config.md, the reference of every key.
  *
  * Design:
@@ -102,6 +102,15 @@ static const struct field redis_fields[] = {
 	{"buffer_events", F_U32, OFF(redis.buffer_events), 100000, 0, 100000000, NULL, 0},
 	{"journal", F_TEXT, OFF(redis.journal), 0, 0, 0, NULL, CFG_TEXT_MAX},
 	{"snapshot_ms", F_U32, OFF(redis.snapshot_ms), 1000, 10, 3600000, NULL, 0},
+	{"lead_maxlen", F_U32, OFF(redis.lead_maxlen), 1000000, 1, 1000000000, NULL, 0},
+};
+
+static const struct field kamailio_fields[] = {
+	{"evapi", F_HOSTPORT, OFF(kamailio.evapi), 0, 0, 0, NULL, 0},
+	{"reconnect_min_ms", F_U32, OFF(kamailio.reconnect_min_ms), 200, 1, 3600000, NULL, 0},
+	{"reconnect_max_ms", F_U32, OFF(kamailio.reconnect_max_ms), 5000, 1, 3600000, NULL, 0},
+	{"max_message", F_U32, OFF(kamailio.max_message), 65536, 1024, 16777216, NULL, 0},
+	{"notify_queued", F_BOOL, OFF(kamailio.notify_queued), 1, 0, 1, NULL, 0},
 };
 
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
@@ -752,6 +761,8 @@ enum {
 	TK_ID, TK_NAME, TK_TERR, TK_SKILLS, TK_CAP, TK_WRAPUP, TK_ACCEPT, TK_AUTO, TK_SIP,
 	TK_SHARE, TK_CLOSURE, TK_TOKEN, TK_CONTRACT, TK_N
 };
+/* Reps have no token or contract; their slot TK_TOKEN holds commission_pct. */
+#define TK_REP_COMMISSION TK_TOKEN
 
 static int load_target(struct cfg_ld *ld, uint32_t it, enum cfg_kind kind, struct cfg_target *tg,
 		       int idx, uint8_t *mark)
@@ -760,8 +771,9 @@ static int load_target(struct cfg_ld *ld, uint32_t it, enum cfg_kind kind, struc
 	const char *keys[TK_N] = {"id",	      "name",	      "territories", "skills",
 				  kind == CFG_KIND_REP ? "capacity" : "seats",
 				  "wrapup_ms",  "needs_accept", "auto_ready",  "sip",
-				  "share",      "closure_rate", "token",       "contract"};
-	size_t nk = kind == CFG_KIND_REP ? TK_TOKEN : TK_N;
+				  "share",      "closure_rate",
+				  kind == CFG_KIND_REP ? "commission_pct" : "token", "contract"};
+	size_t nk = kind == CFG_KIND_REP ? TK_REP_COMMISSION + 1 : TK_N;
 	uint32_t f[TK_N];
 	const struct cfg_hent *e;
 	char q[CFG_QUOTE_MAX + 4];
@@ -774,6 +786,7 @@ static int load_target(struct cfg_ld *ld, uint32_t it, enum cfg_kind kind, struc
 	tg->closure_rate = 0.5;
 	tg->wrapup_ms = ld->cfg->wrapup_ms;
 	tg->auto_ready = kind == CFG_KIND_PARTNER;
+	tg->commission_pct = kind == CFG_KIND_REP ? ld->cfg->sales.rep_commission_pct : 0;
 	if (cfg_map_fields(ld, it, keys, nk, f) < 0)
 		return -1;
 	if (!f[TK_ID])
@@ -821,6 +834,10 @@ static int load_target(struct cfg_ld *ld, uint32_t it, enum cfg_kind kind, struc
 			return -1;
 		}
 	}
+	if (kind == CFG_KIND_REP &&
+	    cfg_get_double(ld, "commission_pct", f[TK_REP_COMMISSION], 0, 100, false,
+			   &tg->commission_pct) < 0)
+		return -1;
 	if (kind == CFG_KIND_PARTNER) {
 		if (!f[TK_TOKEN])
 			return cfg_fail(ld, line, "missing required key \"token\" (the partner's Hello token)");
@@ -901,12 +918,398 @@ out:
 	return rc;
 }
 
+/* ----------------------------------------------------------------- sales */
+
+static int load_sales_levels(struct cfg_ld *ld, uint32_t v, struct cfg_sales *sa)
+{
+	static const char *const keys[] = {"level", "deadline_ms"};
+	size_t i = 0;
+
+	if (N(ld, v)->type != CFG_YN_SEQ || N(ld, v)->count == 0)
+		return cfg_fail(ld, N(ld, v)->line, "expected a non-empty list of {level, deadline_ms}");
+	if (N(ld, v)->count > CFG_SALES_MAX_LEVELS)
+		return cfg_fail(ld, N(ld, v)->line, "%" PRIu32 " levels: at most %d are allowed",
+			       N(ld, v)->count, CFG_SALES_MAX_LEVELS);
+	for (size_t k = 0; k < sa->n_levels; k++)
+		free(sa->levels[k].name); /* the defaults */
+	memset(sa->levels, 0, sizeof sa->levels);
+	sa->n_levels = 0;
+	for (uint32_t it = N(ld, v)->first; it; it = N(ld, it)->next, i++) {
+		uint32_t f[2];
+		struct cfg_sales_level *lv = &sa->levels[i];
+		size_t o2 = cfg_push_idx(ld, i);
+		int rc = cfg_map_fields(ld, it, keys, 2, f);
+		if (!rc && (!f[0] || !f[1]))
+			rc = cfg_fail(ld, N(ld, it)->line, "each level needs \"level\" and \"deadline_ms\"");
+		if (!rc)
+			rc = cfg_get_str(ld, "level", f[0], CFG_STR_WORD, CFG_ID_MAX, &lv->name);
+		if (!rc)
+			sa->n_levels = i + 1;
+		if (!rc)
+			rc = cfg_get_u32(ld, "deadline_ms", f[1], 1, 31u * 86400000u, &lv->deadline_ms);
+		for (size_t k = 0; !rc && k < i; k++)
+			if (strcmp(sa->levels[k].name, lv->name) == 0)
+				rc = cfg_fail(ld, N(ld, f[0])->line, "level \"%s\" appears twice", lv->name);
+		cfg_pop(ld, o2);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* sales: defaults always (the engine reads them even without the section). */
+static int load_sales(struct cfg_ld *ld, uint32_t v)
+{
+	static const char *const keys[] = {
+		"record_retention_s", "disposition_timeout_s", "max_records", "max_orders",
+		"max_leads",	      "max_tasks",	       "service_level_ms", "kpi_memory_buckets",
+		"kpi_ttl_s",	      "max_amount_minor",      "currency",	   "rep_commission_pct",
+		"followup",	      "sla",		       "complaints"};
+	static const char *const fu_keys[] = {"delay_ms",     "retry_ms", "max_attempts",
+					      "preferred_ms", "priority", "attempt_timeout_ms"};
+	static const char *const sla_keys[] = {"window_calls", "window_ms", "min_calls",
+					       "min_scores", "penalty"};
+	static const char *const dflt_levels[] = {"rep", "supervisor", "manager"};
+	static const uint32_t dflt_deadlines[] = {86400000u, 28800000u, 14400000u};
+	struct cfg_sales *sa = &ld->cfg->sales;
+	uint32_t f[15], g[6];
+	int rc = -1;
+
+	sa->record_retention_s = 86400;
+	sa->disposition_timeout_s = 600;
+	sa->max_records = 200000;
+	sa->max_orders = 200000;
+	sa->max_leads = 100000;
+	sa->max_tasks = 100000;
+	sa->service_level_ms = 20000;
+	sa->kpi_memory_buckets = 96;
+	sa->kpi_ttl_s = 8 * 86400;
+	sa->max_amount_minor = 100000000000ull; /* 1e9 in major units */
+	sa->followup.delay_ms = 86400000;
+	sa->followup.retry_ms = 3600000;
+	sa->followup.max_attempts = 3;
+	sa->followup.preferred_ms = 60000;
+	sa->followup.priority = 50;
+	sa->followup.attempt_timeout_ms = 1800000;
+	sa->sla.window_calls = 100;
+	sa->sla.window_ms = 3600000;
+	sa->sla.min_calls = 20;
+	sa->sla.min_scores = 3;
+	sa->sla.penalty = 1;
+	for (size_t i = 0; i < 3; i++) {
+		if (!(sa->levels[i].name = cfg_strdup(ld, dflt_levels[i], 1)))
+			return -1;
+		sa->levels[i].deadline_ms = dflt_deadlines[i];
+		sa->n_levels = i + 1;
+	}
+	if (!(sa->currency = cfg_strdup(ld, "EUR", 1)))
+		return -1;
+	if (!v)
+		return 0;
+	size_t old = cfg_push_key(ld, "sales");
+	if (cfg_map_fields(ld, v, keys, 15, f) < 0)
+		goto out;
+	uint64_t amt = sa->max_amount_minor;
+	if (cfg_get_u32(ld, keys[0], f[0], 1, 366u * 86400u, &sa->record_retention_s) < 0 ||
+	    cfg_get_u32(ld, keys[1], f[1], 0, 31u * 86400u, &sa->disposition_timeout_s) < 0 ||
+	    cfg_get_u32(ld, keys[2], f[2], 1, 100000000, &sa->max_records) < 0 ||
+	    cfg_get_u32(ld, keys[3], f[3], 1, 100000000, &sa->max_orders) < 0 ||
+	    cfg_get_u32(ld, keys[4], f[4], 1, 100000000, &sa->max_leads) < 0 ||
+	    cfg_get_u32(ld, keys[5], f[5], 1, 100000000, &sa->max_tasks) < 0 ||
+	    cfg_get_u32(ld, keys[6], f[6], 1, 3600000, &sa->service_level_ms) < 0 ||
+	    cfg_get_u32(ld, keys[7], f[7], 1, 35040, &sa->kpi_memory_buckets) < 0 ||
+	    cfg_get_u32(ld, keys[8], f[8], 60, 400u * 86400u, &sa->kpi_ttl_s) < 0 ||
+	    cfg_get_double(ld, keys[11], f[11], 0, 100, false, &sa->rep_commission_pct) < 0)
+		goto out;
+	if (f[9]) {
+		size_t o2 = cfg_push_key(ld, keys[9]);
+		int r = cfg_scalar_u64(ld, f[9], 1, 1000000000000000ull, &amt);
+		cfg_pop(ld, o2);
+		if (r < 0)
+			goto out;
+		sa->max_amount_minor = amt;
+	}
+	if (f[10]) {
+		if (cfg_get_str(ld, keys[10], f[10], CFG_STR_WORD, 3, &sa->currency) < 0)
+			goto out;
+		const char *c = sa->currency;
+		if (strlen(c) != 3 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' ||
+		    c[2] < 'A' || c[2] > 'Z') {
+			size_t o2 = cfg_push_key(ld, keys[10]);
+			cfg_fail(ld, N(ld, f[10])->line, "expected an ISO 4217 code such as EUR");
+			cfg_pop(ld, o2);
+			goto out;
+		}
+	}
+	if (f[12]) {
+		size_t o2 = cfg_push_key(ld, keys[12]);
+		int r = cfg_map_fields(ld, f[12], fu_keys, 6, g);
+		if (!r)
+			r = cfg_get_u32(ld, fu_keys[0], g[0], 0, 31u * 86400000u, &sa->followup.delay_ms) |
+			    cfg_get_u32(ld, fu_keys[1], g[1], 1, 31u * 86400000u, &sa->followup.retry_ms) |
+			    cfg_get_u32(ld, fu_keys[2], g[2], 1, 100, &sa->followup.max_attempts) |
+			    cfg_get_u32(ld, fu_keys[3], g[3], 0, 86400000, &sa->followup.preferred_ms) |
+			    cfg_get_u32(ld, fu_keys[4], g[4], 0, 100, &sa->followup.priority) |
+			    cfg_get_u32(ld, fu_keys[5], g[5], 100, 86400000,
+					&sa->followup.attempt_timeout_ms);
+		cfg_pop(ld, o2);
+		if (r)
+			goto out;
+	}
+	if (f[13]) {
+		size_t o2 = cfg_push_key(ld, keys[13]);
+		int r = cfg_map_fields(ld, f[13], sla_keys, 5, g);
+		if (!r)
+			r = cfg_get_u32(ld, sla_keys[0], g[0], 1, 10000, &sa->sla.window_calls) |
+			    cfg_get_u32(ld, sla_keys[1], g[1], 1000, 31u * 86400000u, &sa->sla.window_ms) |
+			    cfg_get_u32(ld, sla_keys[2], g[2], 1, 10000, &sa->sla.min_calls) |
+			    cfg_get_u32(ld, sla_keys[3], g[3], 1, 10000, &sa->sla.min_scores) |
+			    cfg_get_double(ld, sla_keys[4], g[4], 0, 1, true, &sa->sla.penalty);
+		if (!r && sa->sla.min_calls > sa->sla.window_calls)
+			r = cfg_fail(ld, N(ld, g[2] ? g[2] : f[13])->line,
+				    "min_calls (%" PRIu32 ") must not exceed window_calls (%" PRIu32 ")",
+				    sa->sla.min_calls, sa->sla.window_calls);
+		cfg_pop(ld, o2);
+		if (r)
+			goto out;
+	}
+	if (f[14]) {
+		size_t o2 = cfg_push_key(ld, keys[14]);
+		int r = load_sales_levels(ld, f[14], sa);
+		cfg_pop(ld, o2);
+		if (r < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	cfg_pop(ld, old);
+	return rc;
+}
+
 /* ----------------------------------------------------------------- plans */
 
 static const char *const strat_names[CFG_STRAT_COUNT] = {
 	"longest-idle", "fewest-calls",      "round-robin",    "top-down",
 	"random",	"proficiency-first", "weighted-share", "performance-weighted",
 };
+
+/* --------------------------------------------------------------- plugins */
+
+#define CFG_PLUGIN_NAME_MAX 64 /* strategy names of plugin instances */
+
+static int builtin_strategy(const char *s)
+{
+	for (int i = 0; i < CFG_STRAT_COUNT; i++)
+		if (strcmp(s, strat_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* A plugin's options: a mapping of word keys to scalar values (kept as text). */
+static int load_plugin_options(struct cfg_ld *ld, uint32_t v, struct cfg_plugin *p)
+{
+	char q[CFG_QUOTE_MAX + 4];
+	size_t old = cfg_push_key(ld, "options");
+	int rc = -1;
+
+	if (N(ld, v)->type != CFG_YN_MAP) {
+		cfg_fail(ld, N(ld, v)->line, "expected a mapping of option: value, got %s",
+			cfg_type_name(ld, v));
+		goto out;
+	}
+	size_t n = N(ld, v)->count / 2;
+	if (n > CFG_MAX_PLUGIN_OPTIONS) {
+		cfg_fail(ld, N(ld, v)->line, "%zu options: at most %d are allowed", n,
+			CFG_MAX_PLUGIN_OPTIONS);
+		goto out;
+	}
+	if (n && !(p->options = calloc(n, sizeof *p->options))) {
+		cfg_oom(ld, N(ld, v)->line);
+		goto out;
+	}
+	for (uint32_t k = N(ld, v)->first; k; k = N(ld, N(ld, k)->next)->next) {
+		uint32_t val = N(ld, k)->next;
+		struct cfg_plugin_option *o = &p->options[p->n_options];
+		if (cfg_check_str(ld, k, CFG_STR_WORD, CFG_ID_MAX) < 0)
+			goto out;
+		for (size_t j = 0; j < p->n_options; j++)
+			if (strcmp(p->options[j].key, S(ld, k)) == 0) {
+				cfg_fail(ld, N(ld, k)->line, "duplicate option \"%s\"",
+					cfg_qs(q, S(ld, k), N(ld, k)->len));
+				goto out;
+			}
+		size_t o2 = cfg_push_key(ld, S(ld, k));
+		int r;
+		if (cfg_is_null(ld, val))
+			r = cfg_fail(ld, N(ld, val)->line, "needs a value");
+		else if (N(ld, val)->type != CFG_YN_SCALAR)
+			r = cfg_fail(ld, N(ld, val)->line, "expected a scalar value, got %s",
+				    cfg_type_name(ld, val));
+		else
+			r = cfg_check_str(ld, val, CFG_STR_TEXT, CFG_TEXT_MAX);
+		cfg_pop(ld, o2);
+		if (r < 0)
+			goto out;
+		if (!(o->key = cfg_strdup(ld, S(ld, k), N(ld, k)->line)))
+			goto out;
+		p->n_options++; /* counted now: cl_config_free frees the key */
+		if (!(o->value = cfg_strdup(ld, S(ld, val), N(ld, val)->line)))
+			goto out;
+	}
+	rc = 0;
+out:
+	cfg_pop(ld, old);
+	return rc;
+}
+
+/* path as given, or joined to the configuration file's directory when relative. */
+static char *plugin_path(struct cfg_ld *ld, const char *path, uint32_t line)
+{
+	const char *slash = strrchr(ld->file, '/');
+	if (path[0] == '/' || !slash)
+		return cfg_strdup(ld, path, line);
+	size_t dl = (size_t)(slash - ld->file) + 1, pl = strlen(path);
+	char *s = malloc(dl + pl + 1);
+	if (!s) {
+		cfg_oom(ld, line);
+		return NULL;
+	}
+	memcpy(s, ld->file, dl);
+	memcpy(s + dl, path, pl + 1);
+	return s;
+}
+
+static int load_plugin(struct cfg_ld *ld, uint32_t it, size_t i)
+{
+	static const char *const keys[] = {"name", "path", "options"};
+	struct cl_config *cfg = ld->cfg;
+	struct cfg_plugin *p = &cfg->plugins[i];
+	char q[CFG_QUOTE_MAX + 4];
+	uint32_t f[3];
+	int rc = -1;
+
+	p->line = (int)N(ld, it)->line;
+	if (cfg_map_fields(ld, it, keys, 3, f) < 0)
+		return -1;
+	if (!f[0])
+		return cfg_fail(ld, N(ld, it)->line,
+			       "missing required key \"name\" (the strategy name plans use)");
+	if (cfg_get_str(ld, "name", f[0], CFG_STR_WORD, CFG_PLUGIN_NAME_MAX, &p->name) < 0)
+		return -1;
+	size_t old = cfg_push_key(ld, "name");
+	if (!skill_name_ok(p->name)) {
+		cfg_fail(ld, N(ld, f[0])->line, "\"%s\" is not a strategy name ([a-z0-9][a-z0-9_.-]*)",
+			cfg_qs(q, p->name, strlen(p->name)));
+		goto out;
+	}
+	if (builtin_strategy(p->name) >= 0) {
+		cfg_fail(ld, N(ld, f[0])->line,
+			"\"%s\" is a built-in strategy: give the plugin a name of its own", p->name);
+		goto out;
+	}
+	for (size_t j = 0; j < i; j++)
+		if (strcmp(cfg->plugins[j].name, p->name) == 0) {
+			cfg_fail(ld, N(ld, f[0])->line,
+				"duplicate plugin name \"%s\" (first at line %d, path %s)", p->name,
+				cfg->plugins[j].line, cfg->plugins[j].path);
+			goto out;
+		}
+	cfg_pop(ld, old);
+	if (!f[1])
+		return cfg_fail(ld, N(ld, it)->line,
+			       "plugin \"%s\": missing required key \"path\" (its shared object)",
+			       p->name);
+	old = cfg_push_key(ld, "path");
+	if (cfg_check_str(ld, f[1], CFG_STR_TEXT, CFG_TEXT_MAX) < 0)
+		goto out;
+	cfg_pop(ld, old);
+	if (!(p->path = plugin_path(ld, S(ld, f[1]), N(ld, f[1])->line)))
+		return -1;
+	if (f[2] && load_plugin_options(ld, f[2], p) < 0)
+		return -1;
+	return 0;
+out:
+	cfg_pop(ld, old);
+	return rc;
+}
+
+static int load_plugins(struct cfg_ld *ld, uint32_t v)
+{
+	struct cl_config *cfg = ld->cfg;
+	size_t i = 0;
+
+	if (!v)
+		return 0;
+	size_t old = cfg_push_key(ld, "plugins");
+	if (N(ld, v)->type != CFG_YN_SEQ) {
+		cfg_fail(ld, N(ld, v)->line, "expected a list, got %s", cfg_type_name(ld, v));
+		goto fail;
+	}
+	size_t n = N(ld, v)->count;
+	if (n > CFG_MAX_PLUGINS) {
+		cfg_fail(ld, N(ld, v)->line, "%zu plugins: at most %d are allowed", n, CFG_MAX_PLUGINS);
+		goto fail;
+	}
+	if (n && !(cfg->plugins = calloc(n, sizeof *cfg->plugins))) {
+		cfg_oom(ld, N(ld, v)->line);
+		goto fail;
+	}
+	cfg->n_plugins = n;
+	for (uint32_t it = N(ld, v)->first; it; it = N(ld, it)->next, i++) {
+		size_t o2 = cfg_push_idx(ld, i);
+		int r = load_plugin(ld, it, i);
+		cfg_pop(ld, o2);
+		if (r < 0)
+			goto fail;
+	}
+	cfg_pop(ld, old);
+	return 0;
+fail:
+	cfg_pop(ld, old);
+	return -1;
+}
+
+/* A step's strategy: a built-in name or the name of a plugins: entry. */
+static int strategy_ref(struct cfg_ld *ld, uint32_t v)
+{
+	const struct cl_config *cfg = ld->cfg;
+	char q[CFG_QUOTE_MAX + 4], expect[512];
+	size_t el = 0;
+	int r = -1;
+	size_t old = cfg_push_key(ld, "strategy");
+
+	if (N(ld, v)->type != CFG_YN_SCALAR) {
+		cfg_fail(ld, N(ld, v)->line, "expected a strategy name, got %s", cfg_type_name(ld, v));
+		goto out;
+	}
+	if ((r = builtin_strategy(S(ld, v))) >= 0)
+		goto out;
+	for (size_t i = 0; i < cfg->n_plugins; i++)
+		if (strcmp(S(ld, v), cfg->plugins[i].name) == 0) {
+			r = CFG_STRAT_PLUGIN0 + (int)i;
+			goto out;
+		}
+	expect[0] = '\0';
+	for (int i = 0; i < CFG_STRAT_COUNT && el < sizeof expect; i++) {
+		int k = snprintf(expect + el, sizeof expect - el, "%s%s", i ? ", " : "", strat_names[i]);
+		if (k > 0)
+			el += (size_t)k;
+	}
+	for (size_t i = 0; i < cfg->n_plugins && el < sizeof expect; i++) {
+		int k = snprintf(expect + el, sizeof expect - el, ", %s (plugin)", cfg->plugins[i].name);
+		if (k > 0)
+			el += (size_t)k;
+	}
+	cfg_fail(ld, N(ld, v)->line, "\"%s\" is not one of: %s%s",
+		cfg_qs(q, S(ld, v), N(ld, v)->len), expect,
+		cfg->n_plugins ? "" : " (a strategy plugin must be listed under plugins:)");
+	r = -1;
+out:
+	cfg_pop(ld, old);
+	return r;
+}
+
+/* ----------------------------------------------------------------- steps */
 
 enum {
 	SK_ACTION, SK_TARGETS, SK_TERR, SK_UP, SK_SKILLS, SK_MINPROF, SK_STRAT, SK_TIMEOUT,
@@ -1011,7 +1414,7 @@ static int load_step(struct cfg_ld *ld, uint32_t it, bool last, struct cfg_step 
 		st->min_prof = (uint8_t)p;
 	}
 	if (f[SK_STRAT]) {
-		if ((r = cfg_get_word(ld, "strategy", f[SK_STRAT], strat_names, CFG_STRAT_COUNT)) < 0)
+		if ((r = strategy_ref(ld, f[SK_STRAT])) < 0)
 			return -1;
 		st->strategy = (enum cfg_strategy)r;
 	}
@@ -1202,14 +1605,15 @@ fail:
 
 enum {
 	TOP_ENGINE, TOP_LIMITS, TOP_ROUTER, TOP_AUTH, TOP_REDIS, TOP_SKILLS, TOP_TERR,
-	TOP_DEFAULT, TOP_REPS, TOP_PARTNERS, TOP_PLANS, TOP_N
+	TOP_DEFAULT, TOP_REPS, TOP_PARTNERS, TOP_PLANS, TOP_KAMAILIO, TOP_PLUGINS, TOP_SALES, TOP_N
 };
 
 static int load_root(struct cfg_ld *ld)
 {
 	static const char *const keys[TOP_N] = {"engine", "limits", "router", "auth",
 						"redis",  "skills", "territories",
-						"default_territory", "reps", "partners", "plans"};
+						"default_territory", "reps", "partners", "plans",
+						"kamailio", "plugins", "sales"};
 	struct cl_config *cfg = ld->cfg;
 	uint32_t f[TOP_N];
 	uint32_t root = ld->t.root;
@@ -1227,13 +1631,24 @@ static int load_root(struct cfg_ld *ld)
 	if (fields_default(ld, engine_fields, NFIELDS(engine_fields)) < 0 ||
 	    fields_default(ld, limits_fields, NFIELDS(limits_fields)) < 0 ||
 	    fields_default(ld, router_fields, NFIELDS(router_fields)) < 0 ||
-	    fields_default(ld, redis_fields, NFIELDS(redis_fields)) < 0)
+	    fields_default(ld, redis_fields, NFIELDS(redis_fields)) < 0 ||
+	    fields_default(ld, kamailio_fields, NFIELDS(kamailio_fields)) < 0)
 		return -1;
 	if (fields_load(ld, "engine", f[TOP_ENGINE], engine_fields, NFIELDS(engine_fields)) < 0 ||
 	    fields_load(ld, "limits", f[TOP_LIMITS], limits_fields, NFIELDS(limits_fields)) < 0 ||
 	    fields_load(ld, "router", f[TOP_ROUTER], router_fields, NFIELDS(router_fields)) < 0 ||
-	    fields_load(ld, "redis", f[TOP_REDIS], redis_fields, NFIELDS(redis_fields)) < 0)
+	    fields_load(ld, "redis", f[TOP_REDIS], redis_fields, NFIELDS(redis_fields)) < 0 ||
+	    fields_load(ld, "kamailio", f[TOP_KAMAILIO], kamailio_fields,
+			NFIELDS(kamailio_fields)) < 0)
 		return -1;
+	if (cfg->kamailio.reconnect_min_ms > cfg->kamailio.reconnect_max_ms) {
+		uint32_t at = cfg_map_lookup(ld, f[TOP_KAMAILIO], "reconnect_min_ms");
+		cfg_push_key(ld, "kamailio");
+		return cfg_fail(ld, N(ld, at ? at : f[TOP_KAMAILIO])->line,
+			       "reconnect_min_ms (%" PRIu32 ") must not exceed reconnect_max_ms (%" PRIu32
+			       ")",
+			       cfg->kamailio.reconnect_min_ms, cfg->kamailio.reconnect_max_ms);
+	}
 	if (cfg->max_output < cfg->max_frame) {
 		uint32_t at = cfg_map_lookup(ld, f[TOP_LIMITS], "max_output");
 		cfg_push_key(ld, "limits");
@@ -1248,8 +1663,9 @@ static int load_root(struct cfg_ld *ld)
 	}
 	if (load_auth(ld, f[TOP_AUTH], line) < 0 || load_skills(ld, f[TOP_SKILLS], line) < 0 ||
 	    load_territories(ld, f[TOP_TERR], f[TOP_DEFAULT], line) < 0 ||
+	    load_sales(ld, f[TOP_SALES]) < 0 || /* before targets: rep commission default */
 	    load_targets(ld, f[TOP_REPS], f[TOP_PARTNERS]) < 0 ||
-	    load_plans(ld, f[TOP_PLANS], line) < 0)
+	    load_plugins(ld, f[TOP_PLUGINS]) < 0 || load_plans(ld, f[TOP_PLANS], line) < 0)
 		return -1;
 	return 0;
 }
@@ -1393,6 +1809,21 @@ void cl_config_free(struct cl_config *cfg)
 	free(cfg->redis.password);
 	free(cfg->redis.prefix);
 	free(cfg->redis.journal);
+	for (size_t i = 0; i < cfg->n_plugins && cfg->plugins; i++) {
+		struct cfg_plugin *p = &cfg->plugins[i];
+		free(p->name);
+		free(p->path);
+		for (size_t k = 0; k < p->n_options; k++) {
+			free(p->options[k].key);
+			free(p->options[k].value);
+		}
+		free(p->options);
+	}
+	free(cfg->plugins);
+	free(cfg->kamailio.evapi);
+	free(cfg->sales.currency);
+	for (size_t i = 0; i < cfg->sales.n_levels; i++)
+		free(cfg->sales.levels[i].name);
 	free(cfg);
 }
 
@@ -1425,4 +1856,13 @@ int cl_config_target(const struct cl_config *cfg, const char *id)
 const char *cl_strategy_name(enum cfg_strategy s)
 {
 	return (unsigned)s < CFG_STRAT_COUNT ? strat_names[s] : "unknown";
+}
+
+const char *cl_config_strategy_name(const struct cl_config *cfg, unsigned s)
+{
+	if (s < CFG_STRAT_COUNT)
+		return strat_names[s];
+	if (cfg && s - CFG_STRAT_PLUGIN0 < cfg->n_plugins)
+		return cfg->plugins[s - CFG_STRAT_PLUGIN0].name;
+	return "unknown";
 }

@@ -23,6 +23,8 @@ extern "C" {
 #define CFG_MAX_PROF 5     /* proficiency 1..5; 0 = lacks the skill */
 #define CFG_ID_MAX 128     /* ids and names, bytes */
 #define CFG_MAX_TARGETS (1u << 20)
+#define CFG_MAX_PLUGINS 32  /* strategy plugins (plugins:) */
+#define CFG_MAX_PLUGIN_OPTIONS 64
 
 enum cfg_kind {
 	CFG_KIND_REP = 1,
@@ -63,6 +65,9 @@ enum cfg_strategy {
 	CFG_STRAT_PERFORMANCE_WEIGHTED,
 	CFG_STRAT_COUNT
 };
+/* A plan step whose strategy is a plugin: CFG_STRAT_PLUGIN0 + index in
+ * cl_config.plugins (below CFG_STRAT_PLUGIN0 + CFG_MAX_PLUGINS). */
+#define CFG_STRAT_PLUGIN0 CFG_STRAT_COUNT
 
 enum cfg_action {
 	CFG_ACTION_ROUTE = 0,    /* wait for a target of the set */
@@ -105,6 +110,8 @@ struct cfg_target {
 	double share;              /* weighted-share weight, > 0 (default 1) */
 	double closure_rate;       /* prior closure rate 0..1 (default 0.5) */
 	struct cfg_contract contract;
+	double commission_pct;     /* reps: percent of order value (default
+	                              sales.rep_commission_pct); partners use contract */
 	uint32_t wrapup_ms;        /* after each call; default router.wrapup_ms */
 	bool auto_ready;           /* READY at start without a login (partners default) */
 	bool needs_accept;         /* RouteCall only after OfferAccept (default false) */
@@ -157,6 +164,73 @@ struct cfg_redis {
 	uint32_t buffer_events;    /* kept in memory while Redis is away */
 	char *journal;             /* spill file past buffer_events; NULL = none */
 	uint32_t snapshot_ms;      /* totals hash period */
+	uint32_t lead_maxlen;      /* approximate MAXLEN of the lead stream */
+};
+
+/* Kamailio evapi link (kamailio: in the configuration; docs/kamailio.md). */
+struct cfg_kamailio {
+	char *evapi;               /* "host:port" of Kamailio's evapi server; NULL = off */
+	uint32_t reconnect_min_ms; /* first retry delay after a failure, default 200 */
+	uint32_t reconnect_max_ms; /* cap of the doubling retry delay, default 5000 */
+	uint32_t max_message;      /* bytes of one netstring from Kamailio, default 65536 */
+	bool notify_queued;        /* send "queued" notices for waiting calls, default true */
+};
+
+/* One `key: value` of a plugin's options (both strings, as written). */
+struct cfg_plugin_option {
+	char *key;
+	char *value;
+};
+
+/* A strategy plugin instance (plugins: in the configuration). */
+struct cfg_plugin {
+	char *name;                /* the strategy name plans use; unique, not a built-in */
+	char *path;                /* shared object; relative paths resolved against
+	                              the configuration file's directory */
+	struct cfg_plugin_option *options;
+	size_t n_options;
+	int line;
+};
+
+/* The sales loop (sales: in the configuration; docs/sales.md). */
+#define CFG_SALES_MAX_LEVELS 8
+
+/* One level of the complaint escalation path. */
+struct cfg_sales_level {
+	char *name;                /* e.g. rep, supervisor, manager */
+	uint32_t deadline_ms;      /* time a complaint may stay at this level */
+};
+
+struct cfg_sales {
+	uint32_t record_retention_s;   /* call records, closed orders, tasks kept after the end */
+	uint32_t disposition_timeout_s; /* answered call without a disposition is flagged; 0 = off */
+	uint32_t max_records;      /* call records in memory */
+	uint32_t max_orders;       /* orders in memory (open + recently closed) */
+	uint32_t max_leads;        /* leads in memory (erasure lookups) */
+	uint32_t max_tasks;        /* follow-up tasks and complaints in memory */
+	uint32_t service_level_ms; /* answered within this counts for the service level */
+	uint32_t kpi_memory_buckets; /* 15-minute buckets kept in memory per series */
+	uint32_t kpi_ttl_s;        /* TTL of KPI bucket hashes in Redis */
+	uint64_t max_amount_minor; /* largest order amount accepted, minor units */
+	char *currency;            /* ISO 4217 code of every amount */
+	double rep_commission_pct; /* default commission of reps, percent of order value */
+	struct {
+		uint32_t delay_ms;     /* due time when a disposition names none */
+		uint32_t retry_ms;     /* after an attempt that did not reach the customer */
+		uint32_t max_attempts;
+		uint32_t preferred_ms; /* offered to the same target alone this long */
+		uint32_t priority;     /* routing priority of follow-up calls, 0..100 */
+		uint32_t attempt_timeout_ms; /* an attempt still open this long is given up */
+	} followup;
+	struct {
+		uint32_t window_calls; /* rolling window: the last N calls ... */
+		uint32_t window_ms;    /* ... no older than this */
+		uint32_t min_calls;    /* fewer calls in the window: no judgement */
+		uint32_t min_scores;   /* fewer QA scores: satisfaction not judged */
+		double penalty;        /* routing weight factor while in breach; 1 = none */
+	} sla;
+	struct cfg_sales_level levels[CFG_SALES_MAX_LEVELS]; /* complaint escalation path */
+	size_t n_levels;
 };
 
 struct cl_config {
@@ -201,6 +275,13 @@ struct cl_config {
 	size_t n_plans;
 
 	struct cfg_redis redis;
+
+	struct cfg_kamailio kamailio;
+
+	struct cfg_plugin *plugins; /* strategy plugins, in file order */
+	size_t n_plugins;
+
+	struct cfg_sales sales;
 };
 
 /*
@@ -223,6 +304,9 @@ int cl_config_territory(const struct cl_config *cfg, const char *name);
 int cl_config_target(const struct cl_config *cfg, const char *id);
 
 const char *cl_strategy_name(enum cfg_strategy s);
+/* Name of strategy s as plans write it: a built-in, or a plugin instance of
+ * cfg (CFG_STRAT_PLUGIN0 + i); "unknown" otherwise. */
+const char *cl_config_strategy_name(const struct cl_config *cfg, unsigned s);
 
 #ifdef __cplusplus
 }

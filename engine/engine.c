@@ -1,11 +1,13 @@
 /*
  * engine.c — struct cl_engine (see engine.h): builds the modules in order
- * (territory index, router, protocol server), wires the router's hooks to
+ * (territory index, strategy plugins, router, protocol server; a plugin that
+ * fails to load stops the start with its reason), wires the router's hooks to
  * their consumers, owns the signals and the orderly shutdown.
  *
  * The router takes one hook table and one argument; the engine is that
  * argument and forwards each hook to the module that consumes it (the server
- * for everything a peer must be told, the publisher for the event stream).
+ * for everything a peer must be told, the publisher for the event stream,
+ * the sales loop for every event: call records, KPIs, follow-up attempts).
  * The trampolines cost one indirect call per decision and keep the router,
  * the server and the publisher ignorant of each other.
  *
@@ -28,9 +30,13 @@
 
 #include "cfg.h"
 #include "engine_pub.h"
+#include "http.h"
+#include "kam.h"
 #include "log.h"
 #include "pub.h"
+#include "plugin.h"
 #include "rt.h"
+#include "sales.h"
 #include "srv.h"
 #include "terr.h"
 
@@ -46,8 +52,12 @@ struct cl_engine {
 	bool own_base;
 	struct cl_config *cfg;  /* owned */
 	struct terr_index *ti;  /* owned; borrows cfg */
-	struct rt *rt;          /* owned; borrows cfg, ti */
+	struct rt *rt;          /* owned; borrows cfg, ti, plugins' strategies */
+	struct plugin_set *plugins; /* owned; borrows cfg (strategy plugins) */
 	struct srv *srv;        /* owned; borrows cfg, rt */
+	struct kam *kam;        /* owned; NULL = no Kamailio link; reads rt and cfg through eng */
+	struct sales *sales;    /* owned; borrows cfg, rt, the publisher; fed every router
+				   event; owns the follow-up calls it offers (owner.h) */
 
 	/*
 	 * Attachment points, NULL until those modules exist:
@@ -84,6 +94,10 @@ static void eng_route(void *arg, const struct rt_call *c)
 	struct cl_engine *eng = arg;
 	if (eng->srv)
 		srv_hook_route(eng->srv, c);
+	if (eng->kam)
+		kam_hook_route(eng->kam, c);
+	if (eng->http) /* http's hooks skip calls that are not its own (owner.h) */
+		http_hook_route(eng->http, c);
 }
 
 static void eng_queued(void *arg, const struct rt_call *c, uint32_t pos, uint32_t ewt_ms)
@@ -91,6 +105,10 @@ static void eng_queued(void *arg, const struct rt_call *c, uint32_t pos, uint32_
 	struct cl_engine *eng = arg;
 	if (eng->srv)
 		srv_hook_queued(eng->srv, c, pos, ewt_ms);
+	if (eng->kam)
+		kam_hook_queued(eng->kam, c, pos, ewt_ms);
+	if (eng->http)
+		http_hook_queued(eng->http, c, pos, ewt_ms);
 }
 
 static void eng_reject(void *arg, const struct rt_call *c, enum rt_reject why, const char *text)
@@ -98,6 +116,10 @@ static void eng_reject(void *arg, const struct rt_call *c, enum rt_reject why, c
 	struct cl_engine *eng = arg;
 	if (eng->srv)
 		srv_hook_reject(eng->srv, c, why, text);
+	if (eng->kam)
+		kam_hook_reject(eng->kam, c, why, text);
+	if (eng->http)
+		http_hook_reject(eng->http, c, why, text);
 }
 
 static void eng_offer(void *arg, const struct rt_call *c, const struct rt_target *t,
@@ -129,6 +151,9 @@ static void eng_event(void *arg, const struct rt_event *ev)
 	(void)ev;
 	eng->events++;
 	engine_pub_event(eng->pub, ev);
+	sales_event(eng->sales, ev); /* call records, KPIs, follow-up attempts */
+	if (eng->http) /* waiting-time histogram; ends of HTTP-owned calls */
+		http_hook_event(eng->http, ev);
 }
 
 static const struct rt_hooks eng_hooks = {
@@ -146,6 +171,14 @@ static const struct rt_hooks eng_hooks = {
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
+}
+
+/* Give a new router the strategy plugins of its configuration. */
+static int bind_strategies(struct rt *rt, const struct plugin_set *ps)
+{
+	uint32_t n;
+	const struct rt_strategy *s = plugin_set_strategies(ps, &n);
+	return rt_set_strategies(rt, s, n);
 }
 
 struct cl_engine *cl_engine_new(struct event_base *base, struct cl_config *cfg,
@@ -184,14 +217,27 @@ struct cl_engine *cl_engine_new(struct event_base *base, struct cl_config *cfg,
 
 	if (!(eng->ti = terr_index_new(eng->cfg)))
 		goto fail;
-	if (!(eng->rt = rt_new(eng->base, eng->cfg, eng->ti, &eng_hooks, eng)))
+	char perr[512];
+	if (plugin_set_load(eng->cfg, &eng->plugins, perr, sizeof perr) < 0) {
+		CL_LOG_ERROR("engine: %s", perr);
+		goto fail_logged;
+	}
+	if (!(eng->rt = rt_new(eng->base, eng->cfg, eng->ti, &eng_hooks, eng)) ||
+	    bind_strategies(eng->rt, eng->plugins) < 0)
 		goto fail;
 	if (!(eng->srv = srv_new(eng->base, eng->cfg, "closeloopd " CL_VERSION)))
 		goto fail;
 	srv_set_rt(eng->srv, eng->rt);
+	if (!(eng->sales = sales_new(eng->base, eng->cfg, eng->rt)))
+		goto fail;
+	srv_set_sales(eng->srv, eng->sales);
+	const char *kamailio = opts->kamailio ? opts->kamailio : eng->cfg->kamailio.evapi;
+	if (kamailio && !(eng->kam = kam_new(eng->base, eng, kamailio)))
+		goto fail_logged; /* kam_new logged why */
 	return eng;
 fail:
 	CL_LOG_ERROR("engine: out of memory while starting");
+fail_logged:
 	if (eng)
 		cl_engine_free(eng);
 	else
@@ -253,6 +299,8 @@ void cl_engine_stop(struct cl_engine *eng)
 	}
 	eng->stopping = true;
 	uint32_t n = rt_reject_waiting(eng->rt, RT_REJECT_SHUTDOWN, "engine shutting down");
+	kam_stop(eng->kam); /* sends those rejections, then closes the Kamailio link */
+	http_shutdown(eng->http); /* answers the requests still waiting; refuses new ones */
 	CL_LOG_INFO("engine: stopping (%u waiting calls rejected; draining for at most %u ms)", n,
 		    eng->drain_ms);
 	srv_shutdown(eng->srv, eng->drain_ms, on_srv_done, eng);
@@ -270,6 +318,7 @@ int cl_engine_reload(struct cl_engine *eng, const char *path, char *err, size_t 
 	char buf[512];
 	struct cl_config *cfg = NULL;
 	struct terr_index *ti = NULL;
+	struct plugin_set *ps = NULL;
 	struct rt *rt = NULL;
 
 	if (!err || !errlen) {
@@ -281,10 +330,18 @@ int cl_engine_reload(struct cl_engine *eng, const char *path, char *err, size_t 
 		CL_LOG_WARN("engine: reload refused, the running configuration stays: %s", err);
 		return -1;
 	}
-	if (!(ti = terr_index_new(cfg)) || !(rt = rt_new(eng->base, cfg, ti, &eng_hooks, eng))) {
+	if (plugin_set_load(cfg, &ps, err, errlen) < 0) {
+		CL_LOG_WARN("engine: reload refused, the running configuration stays: %s", err);
+		cl_config_free(cfg);
+		return -1;
+	}
+	if (!(ti = terr_index_new(cfg)) || !(rt = rt_new(eng->base, cfg, ti, &eng_hooks, eng)) ||
+	    bind_strategies(rt, ps) < 0) {
 		snprintf(err, errlen, "out of memory building the new router");
 		CL_LOG_ERROR("engine: reload failed: %s", err);
+		rt_free(rt);
 		terr_index_free(ti);
+		plugin_set_free(ps);
 		cl_config_free(cfg);
 		return -1;
 	}
@@ -297,15 +354,24 @@ int cl_engine_reload(struct cl_engine *eng, const char *path, char *err, size_t 
 	if (why)
 		CL_LOG_WARN("engine: reload: %s changed; it takes effect at the next restart", why);
 
-	uint32_t carried = rt_adopt(rt, eng->rt);
+	/* Swap first: the adoption fires hooks (calls routed at once under the
+	 * new plans), and every hook reads the engine's current router. */
 	struct cl_config *old_cfg = eng->cfg; /* `file` may point into it */
-	rt_free(eng->rt);
-	terr_index_free(eng->ti);
+	struct terr_index *old_ti = eng->ti;
+	struct plugin_set *old_ps = eng->plugins;
+	struct rt *old_rt = eng->rt;
 	eng->cfg = cfg;
 	eng->ti = ti;
+	eng->plugins = ps;
 	eng->rt = rt;
 	srv_set_config(eng->srv, cfg);
 	srv_set_rt(eng->srv, rt);
+	sales_set_config(eng->sales, cfg);
+	sales_set_rt(eng->sales, rt);
+	uint32_t carried = rt_adopt(rt, old_rt);
+	rt_free(old_rt);
+	terr_index_free(old_ti);
+	plugin_set_free(old_ps); /* after its router, before its config */
 	CL_LOG_INFO("engine: configuration reloaded from %s (%zu targets, %zu plans, %u live calls "
 		    "carried over)",
 		    cfg->path, cfg->n_targets, cfg->n_plans, carried);
@@ -350,7 +416,9 @@ static int write_ready_file(struct cl_engine *eng)
 		goto fail;
 	if (fprintf(f, "listen %s\n", addr) < 0)
 		goto fail;
-	/* The HTTP API adds "http HOST:PORT" here once it is attached. */
+	if (eng->http && (http_local_addr(eng->http, addr, sizeof addr) < 0 ||
+			  fprintf(f, "http %s\n", addr) < 0))
+		goto fail;
 	if (fclose(f) != 0) {
 		f = NULL;
 		goto fail;
@@ -376,13 +444,20 @@ int cl_engine_start(struct cl_engine *eng)
 		return -CL_ENGINE_EINVAL;
 	if (rc < 0)
 		return -CL_ENGINE_EBIND;
-	if (eng->http_addr)
-		CL_LOG_WARN("engine: the HTTP API is not part of this engine yet; %s is not bound",
-			    eng->http_addr);
+	if (eng->http_addr) {
+		if (!(eng->http = http_new(eng)))
+			return -CL_ENGINE_ENOMEM;
+		rc = http_listen(eng->http, eng->http_addr);
+		if (rc == -HTTP_EINVAL)
+			return -CL_ENGINE_EINVAL;
+		if (rc < 0)
+			return -CL_ENGINE_EBIND;
+	}
 	/* --redis turns publishing on even when the file has it off. */
 	if (eng->cfg->redis.enabled || eng->redis_addr) {
 		if (!(eng->pub = engine_pub_new(eng, &eng->cfg->redis, eng->redis_addr)))
 			return -CL_ENGINE_EINVAL;
+		sales_set_pub(eng->sales, cl_engine_pub(eng));
 	}
 	if (!eng->no_signals) {
 		eng->sigint = evsignal_new(eng->base, SIGINT, on_signal, eng);
@@ -397,6 +472,8 @@ int cl_engine_start(struct cl_engine *eng)
 	}
 	if (eng->ready_file && (rc = write_ready_file(eng)) < 0)
 		return rc;
+	if (eng->kam)
+		kam_start(eng->kam); /* connects in the background, retrying */
 	eng->started = true;
 	CL_LOG_INFO("engine: closeloopd %s ready (%zu territories, %zu targets, %zu plans)",
 		    CL_VERSION, eng->cfg->n_territories, eng->cfg->n_targets, eng->cfg->n_plans);
@@ -428,15 +505,32 @@ void cl_engine_free(struct cl_engine *eng)
 		event_free(eng->sigterm);
 	if (eng->sighup)
 		event_free(eng->sighup);
-	/* Sessions first: each one tells the router it is gone. */
+	/*
+	 * Front ends first, while everything their calls' last hooks reach is
+	 * still there: the Kamailio link and the protocol sessions end their
+	 * calls in the router, whose hooks go to the server, the HTTP API and the
+	 * publisher. Each pointer is cleared once freed so the forwarders skip
+	 * it. The HTTP API's call records are owners the router still points at:
+	 * it goes after the last hook and before the router (which calls none).
+	 * The publisher goes last of all: what Redis has not acknowledged is
+	 * written to its journal.
+	 */
+	kam_free(eng->kam);
+	eng->kam = NULL;
 	srv_free(eng->srv);
-	/* Then the publisher: what Redis has not acknowledged goes to its journal. */
+	eng->srv = NULL;
+	http_free(eng->http);
+	eng->http = NULL;
+	sales_set_pub(eng->sales, NULL);
 	engine_pub_free(eng->pub);
+	eng->pub = NULL;
 	if (eng->pub_flush)
 		event_free(eng->pub_flush);
 	rt_free(eng->rt);
+	sales_free(eng->sales); /* after the router: it owned calls there */
 	if (eng->ti)
 		terr_index_free(eng->ti);
+	plugin_set_free(eng->plugins); /* the router borrowed its strategies */
 	cl_config_free(eng->cfg);
 	free(eng->listen_addr);
 	free(eng->http_addr);
@@ -452,6 +546,9 @@ const struct cl_config *cl_engine_config(const struct cl_engine *eng) { return e
 const struct terr_index *cl_engine_terr(const struct cl_engine *eng) { return eng->ti; }
 struct rt *cl_engine_rt(const struct cl_engine *eng) { return eng->rt; }
 struct srv *cl_engine_srv(const struct cl_engine *eng) { return eng->srv; }
+struct kam *cl_engine_kam(const struct cl_engine *eng) { return eng->kam; }
+struct sales *cl_engine_sales(const struct cl_engine *eng) { return eng->sales; }
+struct pub *cl_engine_pub(const struct cl_engine *eng) { return engine_pub_publisher(eng->pub); }
 uint64_t cl_engine_events(const struct cl_engine *eng) { return eng->events; }
 
 int cl_engine_listen_addr(const struct cl_engine *eng, char *buf, size_t len)

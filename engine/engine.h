@@ -33,6 +33,8 @@ struct cl_config;
 struct terr_index;
 struct rt;
 struct srv;
+struct kam;
+struct pub;
 struct cl_engine;
 
 enum {
@@ -51,6 +53,7 @@ struct cl_engine_opts {
 	const char *http;       /* "HOST:PORT" of the HTTP API; NULL = cfg->http */
 	const char *redis;      /* "HOST:PORT" of Redis; NULL = the config's redis section */
 	const char *ready_file; /* written once the listeners are bound; NULL = none */
+	const char *kamailio;   /* "HOST:PORT" of Kamailio's evapi; NULL = cfg kamailio.evapi */
 	uint32_t drain_ms;      /* shutdown: how long queued output may take; 0 = 2000 */
 	bool no_signals;        /* do not install SIGINT/SIGTERM handlers (tests) */
 };
@@ -107,6 +110,13 @@ const struct cl_config *cl_engine_config(const struct cl_engine *eng);
 const struct terr_index *cl_engine_terr(const struct cl_engine *eng);
 struct rt *cl_engine_rt(const struct cl_engine *eng);
 struct srv *cl_engine_srv(const struct cl_engine *eng);
+/* The Kamailio evapi client, NULL when none is configured (kam.h). */
+struct kam *cl_engine_kam(const struct cl_engine *eng);
+/* The sales loop (sales.h): KPIs, backlog and contracts as JSON for the HTTP API. */
+struct sales;
+struct sales *cl_engine_sales(const struct cl_engine *eng);
+/* The Redis publisher (pub.h), NULL when publishing is off. */
+struct pub *cl_engine_pub(const struct cl_engine *eng);
 
 /* Router events seen since start (what the publisher will be fed). */
 uint64_t cl_engine_events(const struct cl_engine *eng);

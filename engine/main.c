@@ -3,6 +3,7 @@
  *
  *   closeloopd --config FILE [--listen HOST:PORT] [--http HOST:PORT]
  *              [--redis HOST:PORT] [--log-level L] [--ready-file FILE]
+ *              [--kamailio HOST:PORT]
  *   closeloopd --check-config FILE
  *   closeloopd --config FILE --coverage UNIVERSE
  *   closeloopd --help | --version
@@ -21,6 +22,7 @@
 #include "cfg.h"
 #include "engine.h"
 #include "log.h"
+#include "plugin.h"
 #include "terr.h"
 
 #define ERR_LEN 1024
@@ -32,6 +34,7 @@ enum {
 	OPT_LISTEN = 256,
 	OPT_HTTP,
 	OPT_REDIS,
+	OPT_KAMAILIO,
 	OPT_LOG_LEVEL,
 	OPT_READY_FILE,
 	OPT_CHECK_CONFIG,
@@ -43,7 +46,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: closeloopd --config FILE [--listen HOST:PORT] [--http HOST:PORT]\n"
 		"                  [--redis HOST:PORT] [--log-level error|warn|info|debug]\n"
-		"                  [--ready-file FILE]\n"
+		"                  [--ready-file FILE] [--kamailio HOST:PORT]\n"
 		"       closeloopd --check-config FILE\n"
 		"       closeloopd --config FILE --coverage UNIVERSE\n"
 		"       closeloopd --help | --version\n"
@@ -52,6 +55,8 @@ static void usage(FILE *f)
 		"      --listen HOST:PORT   protocol listener (overrides the config; port 0 = any)\n"
 		"      --http HOST:PORT     HTTP API listener (overrides the config)\n"
 		"      --redis HOST:PORT    Redis server (overrides the config)\n"
+		"      --kamailio HOST:PORT Kamailio evapi server to connect to (overrides\n"
+		"                           kamailio.evapi)\n"
 		"      --log-level L        error, warn, info or debug (overrides the config)\n"
 		"      --ready-file FILE    written once the listeners are bound:\n"
 		"                           one line per listener, e.g. \"listen 127.0.0.1:7400\"\n"
@@ -104,9 +109,22 @@ static int check_config(const char *path)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	/* The strategy plugins are loaded and initialised with their options,
+	 * as a start would, so a plugin that would stop the start fails here. */
+	struct plugin_set *ps = NULL;
+	if (plugin_set_load(cfg, &ps, err, sizeof err) < 0) {
+		fprintf(stderr, "%s\n", err);
+		cl_config_free(cfg);
+		return 1;
+	}
 	count_targets(cfg, &reps, &partners);
 	printf("%s: ok (%zu territories, %zu reps, %zu partners, %zu plans)\n", path,
 	       cfg->n_territories, reps, partners, cfg->n_plans);
+	struct plugin_info pi;
+	for (uint32_t i = 0; plugin_set_info(ps, i, &pi) == 0; i++)
+		printf("  plugin %s: %s %s (ABI %u) from %s\n", pi.name, pi.plugin_name, pi.version,
+		       pi.abi_major, pi.path);
+	plugin_set_free(ps);
 	cl_config_free(cfg);
 	return 0;
 }
@@ -145,6 +163,7 @@ int main(int argc, char **argv)
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"http", required_argument, NULL, OPT_HTTP},
 		{"redis", required_argument, NULL, OPT_REDIS},
+		{"kamailio", required_argument, NULL, OPT_KAMAILIO},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 		{"ready-file", required_argument, NULL, OPT_READY_FILE},
 		{"check-config", required_argument, NULL, OPT_CHECK_CONFIG},
@@ -165,6 +184,7 @@ int main(int argc, char **argv)
 		case OPT_LISTEN: opts.listen = optarg; break;
 		case OPT_HTTP: opts.http = optarg; break;
 		case OPT_REDIS: opts.redis = optarg; break;
+		case OPT_KAMAILIO: opts.kamailio = optarg; break;
 		case OPT_LOG_LEVEL: level = optarg; break;
 		case OPT_READY_FILE: opts.ready_file = optarg; break;
 		case OPT_CHECK_CONFIG: check = optarg; break;
@@ -188,9 +208,12 @@ int main(int argc, char **argv)
 		return bad_args("bad --http %s (HOST:PORT)", opts.http);
 	if (opts.redis && !addr_ok(opts.redis))
 		return bad_args("bad --redis %s (HOST:PORT)", opts.redis);
+	if (opts.kamailio && !addr_ok(opts.kamailio))
+		return bad_args("bad --kamailio %s (HOST:PORT)", opts.kamailio);
 
 	if (check) {
-		if (config || universe || opts.listen || opts.http || opts.redis || opts.ready_file)
+		if (config || universe || opts.listen || opts.http || opts.redis || opts.ready_file ||
+		    opts.kamailio)
 			return bad_args("%s takes no other option but --log-level", "--check-config");
 		return check_config(check);
 	}
@@ -204,7 +227,7 @@ int main(int argc, char **argv)
 		return universe ? 2 : 1;
 	}
 	if (universe) {
-		if (opts.listen || opts.http || opts.redis || opts.ready_file) {
+		if (opts.listen || opts.http || opts.redis || opts.ready_file || opts.kamailio) {
 			cl_config_free(cfg);
 			return bad_args("%s takes only --config (and --log-level)", "--coverage");
 		}

@@ -37,6 +37,21 @@
  * deadline. Error replies are counted; an error to an XADD (other than the
  * duplicate case) drops the connection so the event is retried in order.
  *
+ * Streams. The FIFO feeds two streams: the event stream and the lead stream
+ * (records flagged PUB_REC_LEADS). One ID generator serves both, so each
+ * stream's IDs increase and the exactly-once rules hold per stream: the
+ * handshake reads the last ID of each, a duplicate is refused per stream.
+ * Only the event stream is also PUBLISHed (leads hold personal data).
+ *
+ * Generic hashes. Besides the target, queue and call hashes, other modules
+ * (the sales loop) write latest-wins hashes under any key, optionally with a
+ * TTL and listed in an index set registered with pub_index_add; the resync
+ * sweeps registered index sets like the built-in ones. Resync listeners
+ * added with pub_add_resync run right after the main resync hook.
+ *
+ * Erasure (pub_erase.c) runs scans of the streams through pub_conn_cmd, once
+ * everything accepted before the request has reached Redis.
+ *
  * The process must ignore SIGPIPE: hiredis writes with write(2).
  */
 #include "pub.h"
@@ -60,6 +75,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "pub_conn.h"
 #include "pub_internal.h"
 
 #define PUB_DEF_MAX_INFLIGHT 10000u
@@ -76,6 +92,9 @@
 #define PUB_RING_MIN 1024u
 #define PUB_WARN_BUDGET 10u          /* warnings per tick before suppression */
 #define PUB_MAX_ARGV (8 + 2 * PUB_REC_MAX_FIELDS)
+#define PUB_MAX_INDEX 12             /* index sets: 3 built-in + registered */
+#define PUB_MAX_RESYNC 4             /* extra resync listeners */
+#define PUB_NO_INDEX 0xffu
 
 enum conn_state {
 	CS_IDLE = 0,   /* no context; the retry timer is armed (or closing) */
@@ -85,21 +104,35 @@ enum conn_state {
 	CS_CLOSING,    /* disconnect requested after an error */
 };
 
+/* Index sets: the built-in ones first, then those of pub_index_add. */
 enum state_kind { SK_TARGET = 0, SK_QUEUE = 1, SK_CALL = 2, SK_COUNT };
 /* SET: HSET + SADD. REPLACE (written by the resync hook): the hash is
  * replaced whole in a MULTI, so fields no current writer knows disappear.
- * END: HSET + EXPIRE + SREM (a call that ended). DEL: DEL + SREM. */
+ * END: HSET + EXPIRE + SREM (a call that ended). DEL: DEL + SREM.
+ * Hashes without an index set skip the SADD / SREM; a TTL adds an EXPIRE. */
 enum state_op { OP_SET = 0, OP_REPLACE = 1, OP_END = 2, OP_DEL = 3 };
 
 /* One pending state update, keyed by its Redis key. */
 struct state_ent {
 	UT_hash_handle hh;
-	uint8_t kind;
+	uint8_t kind;         /* index set, PUB_NO_INDEX = none */
 	uint8_t op;
+	uint32_t ttl_s;       /* 0 = none */
 	struct pub_rec *rec;  /* owned; NULL for OP_DEL */
 	size_t key_len;
-	size_t id_off;        /* the object's id is key + id_off */
-	char key[];
+	size_t id_len;
+	char key[];           /* key, NUL, the id in the index set, NUL */
+};
+
+/* An index set: a Redis set listing the ids whose hashes exist. */
+struct pub_index_def {
+	char set[PUB_RKEY_MAX];   /* full key of the set */
+	char hkind[PUB_RKEY_MAX]; /* hash key of an id: prefix + hkind + id */
+};
+
+struct pub_resync_l {
+	void (*fn)(void *arg, struct pub *p);
+	void *arg;
 };
 
 /* An id mentioned during the resync hook. */
@@ -118,10 +151,13 @@ struct pub {
 	char *host;           /* numeric address (owned), NULL with a unix socket */
 	char endpoint[300];   /* for log lines */
 	uint32_t max_inflight, snapshot_ms, call_ttl_s;
-	char maxlen_s[16];    /* "" = no trimming */
-	char ttl_s[16];
-	char k_events[PUB_RKEY_MAX], k_channel[PUB_RKEY_MAX], k_totals[PUB_RKEY_MAX],
-		k_health[PUB_RKEY_MAX], k_set[SK_COUNT][PUB_RKEY_MAX];
+	char maxlen_s[PUB_NSTREAMS][16]; /* "" = no trimming */
+	char k_stream[PUB_NSTREAMS][PUB_RKEY_MAX]; /* events, leads */
+	char k_channel[PUB_RKEY_MAX], k_totals[PUB_RKEY_MAX], k_health[PUB_RKEY_MAX];
+	struct pub_index_def idx[PUB_MAX_INDEX];
+	uint32_t n_idx;
+	struct pub_resync_l resync_l[PUB_MAX_RESYNC];
+	struct pub_erase_q *erase; /* pub_erase.c's jobs; NULL when none */
 
 	redisAsyncContext *ac;
 	enum conn_state cs;
@@ -140,7 +176,10 @@ struct pub {
 		*ev_jflush;
 
 	struct pub_idgen idgen;
-	struct pub_stream_id last_sent;  /* stream top at connect, then last ID sent */
+	/* Per stream: its top at connect, then the last ID sent. */
+	struct pub_stream_id last_sent[PUB_NSTREAMS];
+	struct pub_stream_id hs_top[PUB_NSTREAMS]; /* tops read by the handshake */
+	uint32_t hs_xinfo;    /* XINFO replies still awaited */
 	struct pub_stream_id last_acked;
 
 	/* FIFO head: records not yet in the stream, oldest first. */
@@ -152,7 +191,7 @@ struct pub {
 	uint64_t jprev;       /* records from a previous run still at the journal's front */
 
 	struct state_ent *smap;
-	struct seen_ent *seen[SK_COUNT];
+	struct seen_ent *seen[PUB_MAX_INDEX];
 	bool collecting;
 
 	struct evbuffer *live; /* JSON array under construction for PUBLISH */
@@ -167,6 +206,7 @@ struct pub {
 
 static const char *const set_kinds[SK_COUNT] = {PUB_K_TARGETS, PUB_K_QUEUES, PUB_K_CALLS};
 static const char *const obj_kinds[SK_COUNT] = {PUB_K_TARGET, PUB_K_QUEUE, PUB_K_CALL};
+static const char *const stream_kinds[PUB_NSTREAMS] = {PUB_K_EVENTS, PUB_K_LEADS};
 
 static void pump(struct pub *p);
 static void conn_start(struct pub *p);
@@ -343,9 +383,10 @@ static void conn_lost(struct pub *p, const char *why)
 	p->cs = CS_IDLE;
 	p->rsent = 0;
 	p->collecting = false;
-	for (int k = 0; k < SK_COUNT; k++)
-		seen_clear(p, k);
+	for (uint32_t k = 0; k < p->n_idx; k++)
+		seen_clear(p, (int)k);
 	smap_clear(p, true);
+	pub_erase_conn_lost(p);
 	evbuffer_drain(p->live, evbuffer_get_length(p->live));
 	evtimer_del(p->ev_conn_to);
 	if (p->closing)
@@ -412,17 +453,20 @@ static void on_hs_reply(redisAsyncContext *ac, void *r, void *priv)
 		hs_fail(p, priv, reply->str);
 }
 
-static void ready(struct pub *p, const struct pub_stream_id *top)
+static void ready(struct pub *p)
 {
 	char ids[PUB_STREAM_ID_LEN];
+	const struct pub_stream_id *top = &p->hs_top[0];
 
 	p->cs = CS_READY;
 	p->was_ready = true;
 	p->ready_since_ms = now_ms(p);
 	p->fail_streak = 0;
 	pub_backoff_reset(&p->backoff);
-	pub_idgen_floor(&p->idgen, top);
-	p->last_sent = *top;
+	for (int i = 0; i < PUB_NSTREAMS; i++) {
+		pub_idgen_floor(&p->idgen, &p->hs_top[i]);
+		p->last_sent[i] = p->hs_top[i];
+	}
 	p->st.connects++;
 	if (p->ever_ready)
 		p->st.reconnects++;
@@ -430,10 +474,14 @@ static void ready(struct pub *p, const struct pub_stream_id *top)
 	pub_stream_id_format(top, ids, sizeof ids);
 	CL_LOG_INFO("redis %s: connected (stream last id %s, %" PRIu64 " events to send)",
 		    p->endpoint, ids, pub_backlog(p));
-	if (p->hooks.resync)
+	bool resync = p->hooks.resync != NULL;
+	for (int i = 0; i < PUB_MAX_RESYNC; i++)
+		resync |= p->resync_l[i].fn != NULL;
+	if (resync)
 		event_active(p->ev_resync, EV_TIMEOUT, 0);
 	event_active(p->ev_tick, EV_TIMEOUT, 0); /* health + totals now */
 	pump(p);
+	pub_erase_kick(p);
 }
 
 /* XINFO STREAM tells the stream's last generated ID: what XADD compares to. */
@@ -442,6 +490,7 @@ static void on_xinfo(redisAsyncContext *ac, void *r, void *priv)
 	struct pub *p = ac->data;
 	redisReply *reply = r;
 	struct pub_stream_id top = {0, 0};
+	int si = (int)(uintptr_t)priv;
 
 	inflight_dec(p, reply);
 	if (!reply || p->cs != CS_HANDSHAKE)
@@ -470,7 +519,9 @@ static void on_xinfo(redisAsyncContext *ac, void *r, void *priv)
 		hs_fail(p, "XINFO STREAM", "unexpected reply type");
 		return;
 	}
-	ready(p, &top);
+	p->hs_top[si] = top;
+	if (p->hs_xinfo && --p->hs_xinfo == 0)
+		ready(p);
 }
 
 static void on_connect(const redisAsyncContext *cac, int status)
@@ -506,9 +557,14 @@ static void on_connect(const redisAsyncContext *cac, int status)
 		size_t len[2] = {6, (size_t)n};
 		send_argv(p, on_hs_reply, "SELECT", 2, argv, len);
 	}
-	const char *argv[3] = {"XINFO", "STREAM", p->k_events};
-	size_t len[3] = {5, 6, strlen(p->k_events)};
-	if (send_argv(p, on_xinfo, NULL, 3, argv, len) < 0) {
+	int xrc = 0;
+	p->hs_xinfo = PUB_NSTREAMS;
+	for (int i = 0; i < PUB_NSTREAMS && !xrc; i++) {
+		const char *argv[3] = {"XINFO", "STREAM", p->k_stream[i]};
+		size_t len[3] = {5, 6, strlen(p->k_stream[i])};
+		xrc = send_argv(p, on_xinfo, (void *)(uintptr_t)i, 3, argv, len);
+	}
+	if (xrc < 0) {
 		/* Not from here: hiredis goes on using the context after this
 		 * callback returns. Cut it from a zero-delay timer instead. */
 		struct timeval zero = {0, 0};
@@ -652,7 +708,9 @@ static void on_xadd(redisAsyncContext *ac, void *rp, void *priv)
 			p->st.replayed++;
 		if (pub_stream_id_cmp(&r->id, &p->last_acked) > 0)
 			p->last_acked = r->id;
-		if (p->cs == CS_READY)
+		if (r->flags & PUB_REC_LEADS)
+			p->st.leads_published++;
+		else if (p->cs == CS_READY)
 			live_add(p, r);
 	}
 	ring_pop_acked(p);
@@ -666,22 +724,25 @@ static int send_event(struct pub *p, struct pub_rec *r)
 	char ids[PUB_STREAM_ID_LEN];
 	int argc = 0;
 
-	if (!(r->flags & PUB_REC_SENT) && pub_stream_id_cmp(&r->id, &p->last_sent) <= 0) {
+	int si = (r->flags & PUB_REC_LEADS) ? PUB_STREAM_LEADS : PUB_STREAM_EVENTS;
+	struct pub_stream_id *ls = &p->last_sent[si];
+
+	if (!(r->flags & PUB_REC_SENT) && pub_stream_id_cmp(&r->id, ls) <= 0) {
 		pub_idgen_next(&p->idgen, now_ms(p), &r->id);
 		p->st.rebased++;
 	}
 	int idl = pub_stream_id_format(&r->id, ids, sizeof ids);
 	argv[argc] = "XADD";
 	len[argc++] = 4;
-	argv[argc] = p->k_events;
-	len[argc++] = strlen(p->k_events);
-	if (p->maxlen_s[0]) {
+	argv[argc] = p->k_stream[si];
+	len[argc++] = strlen(p->k_stream[si]);
+	if (p->maxlen_s[si][0]) {
 		argv[argc] = "MAXLEN";
 		len[argc++] = 6;
 		argv[argc] = "~";
 		len[argc++] = 1;
-		argv[argc] = p->maxlen_s;
-		len[argc++] = strlen(p->maxlen_s);
+		argv[argc] = p->maxlen_s[si];
+		len[argc++] = strlen(p->maxlen_s[si]);
 	}
 	argv[argc] = ids;
 	len[argc++] = (size_t)idl;
@@ -695,8 +756,8 @@ static int send_event(struct pub *p, struct pub_rec *r)
 	if (send_argv(p, on_xadd, r, argc + n, argv, len) < 0)
 		return -1;
 	r->flags |= PUB_REC_SENT;
-	if (pub_stream_id_cmp(&r->id, &p->last_sent) > 0)
-		p->last_sent = r->id;
+	if (pub_stream_id_cmp(&r->id, ls) > 0)
+		*ls = r->id;
 	return 0;
 }
 
@@ -778,6 +839,52 @@ static bool extra_key_ok(const char *k)
 
 static bool str_ok(const char *s, size_t max) { return !s || strnlen(s, max + 1) <= max; }
 
+static int fifo_add(struct pub *p, struct pub_rec *r, uint64_t now, struct pub_stream_id *id);
+
+/* A field name of a lead entry: [a-z0-9_.-], 1..PUB_KEY_MAX bytes. */
+static bool field_name_ok(const char *k)
+{
+	size_t n = k ? strnlen(k, PUB_KEY_MAX + 1) : 0;
+
+	if (n == 0 || n > PUB_KEY_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = k[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}
+
+int pub_lead(struct pub *p, const struct pub_kv *fields, size_t n, struct pub_stream_id *id)
+{
+	struct pub_recb b;
+	struct pub_rec *r;
+	int err = 0;
+
+	if (!p)
+		return 0;
+	if (!fields || n == 0 || n > PUB_REC_MAX_FIELDS)
+		return -PUB_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (!field_name_ok(fields[i].key) || !str_ok(fields[i].value, PUB_VALUE_MAX))
+			return -PUB_EINVAL;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(fields[i].key, fields[j].key) == 0)
+				return -PUB_EINVAL;
+	}
+	pub_recb_init(&b);
+	for (size_t i = 0; i < n; i++)
+		pub_recb_add(&b, fields[i].key, fields[i].value, false);
+	if (b.nf == 0)
+		return -PUB_EINVAL;
+	if (!(r = pub_rec_new(&b, &err)))
+		return err;
+	r->flags |= PUB_REC_LEADS;
+	return fifo_add(p, r, now_ms(p), id);
+}
+
 int pub_event(struct pub *p, const struct pub_event *ev, struct pub_stream_id *id)
 {
 	struct pub_recb b;
@@ -813,6 +920,15 @@ int pub_event(struct pub *p, const struct pub_event *ev, struct pub_stream_id *i
 		pub_recb_add(&b, ev->extra[i].key, ev->extra[i].value, false);
 	if (!(r = pub_rec_new(&b, &err)))
 		return err;
+	return fifo_add(p, r, now, id);
+}
+
+/*
+ * Give r (transferred) the next stream ID and append it to the FIFO: the
+ * ring, or the journal behind what it already holds. Returns as pub_event.
+ */
+static int fifo_add(struct pub *p, struct pub_rec *r, uint64_t now, struct pub_stream_id *id)
+{
 	pub_idgen_next(&p->idgen, now, &r->id);
 	r->epoch = p->epoch;
 	if (id)
@@ -880,27 +996,29 @@ static void on_smembers(redisAsyncContext *ac, void *rp, void *priv)
 			HASH_FIND(hh, p->seen[kind], m->str, m->len, s);
 			if (s)
 				continue;
-			int kl = pub_key(key, sizeof key, p->prefix, obj_kinds[kind], m->str);
+			int kl = pub_key(key, sizeof key, p->idx[kind].hkind, "", m->str);
 			if (kl < 0)
 				continue;
 			HASH_FIND(hh, p->smap, key, (size_t)kl, e);
 			if (e)
 				continue; /* updated since the resync: that update wins */
-			e = malloc(sizeof *e + (size_t)kl + 1);
+			e = malloc(sizeof *e + (size_t)kl + 1 + m->len + 1);
 			if (!e)
 				break;
 			memset(e, 0, sizeof *e);
 			e->kind = (uint8_t)kind;
 			e->op = OP_DEL;
 			e->key_len = (size_t)kl;
-			e->id_off = (size_t)kl - m->len;
+			e->id_len = m->len;
 			memcpy(e->key, key, (size_t)kl + 1);
+			memcpy(e->key + kl + 1, m->str, m->len);
+			e->key[kl + 1 + m->len] = '\0';
 			HASH_ADD_KEYPTR(hh, p->smap, e->key, e->key_len, e);
 		}
 	} else if (reply->type == REDIS_REPLY_ERROR) {
 		p->st.errors++;
 		if (warn_ok(p))
-			CL_LOG_WARN("redis %s: SMEMBERS %s: %s", p->endpoint, p->k_set[kind],
+			CL_LOG_WARN("redis %s: SMEMBERS %s: %s", p->endpoint, p->idx[kind].set,
 				    reply->str);
 	}
 	seen_clear(p, kind);
@@ -910,23 +1028,30 @@ static void on_smembers(redisAsyncContext *ac, void *rp, void *priv)
 static void on_resync(evutil_socket_t fd, short what, void *arg)
 {
 	struct pub *p = arg;
+	bool any = p->hooks.resync != NULL;
 
-	if (p->cs != CS_READY || !p->hooks.resync)
+	for (int i = 0; i < PUB_MAX_RESYNC; i++)
+		any |= p->resync_l[i].fn != NULL;
+	if (p->cs != CS_READY || !any)
 		return;
-	for (int k = 0; k < SK_COUNT; k++)
-		seen_clear(p, k);
+	for (uint32_t k = 0; k < p->n_idx; k++)
+		seen_clear(p, (int)k);
 	p->collecting = true;
-	p->hooks.resync(p->arg, p);
+	if (p->hooks.resync)
+		p->hooks.resync(p->arg, p);
+	for (int i = 0; i < PUB_MAX_RESYNC && p->cs == CS_READY; i++)
+		if (p->resync_l[i].fn)
+			p->resync_l[i].fn(p->resync_l[i].arg, p);
 	p->collecting = false;
 	if (p->cs != CS_READY)
 		return;
 	/* Whatever the index sets hold beyond what the engine just named is
 	 * stale (ended, removed while Redis was away): delete it. */
-	for (int k = 0; k < SK_COUNT; k++) {
-		const char *argv[2] = {"SMEMBERS", p->k_set[k]};
-		size_t len[2] = {8, strlen(p->k_set[k])};
+	for (uint32_t k = 0; k < p->n_idx; k++) {
+		const char *argv[2] = {"SMEMBERS", p->idx[k].set};
+		size_t len[2] = {8, strlen(p->idx[k].set)};
 		if (send_argv(p, on_smembers, (void *)(uintptr_t)k, 2, argv, len) < 0)
-			seen_clear(p, k);
+			seen_clear(p, (int)k);
 	}
 	pump(p);
 }
@@ -946,36 +1071,40 @@ static int seen_add(struct pub *p, int kind, const char *id)
 	return 0;
 }
 
-/* Put (or replace) the pending update of one object. rec is transferred. */
-static int state_put(struct pub *p, int kind, int op, const char *id, struct pub_rec *rec)
+/*
+ * Put (or replace) the pending update of the hash `key` (full key), listed
+ * as `id` in index set `kind` (PUB_NO_INDEX = none). rec is transferred.
+ */
+static int state_put(struct pub *p, int kind, int op, const char *key, const char *id,
+		     struct pub_rec *rec, uint32_t ttl_s)
 {
-	char key[PUB_RKEY_MAX];
 	struct state_ent *e = NULL;
-	int kl = pub_key(key, sizeof key, p->prefix, obj_kinds[kind], id);
+	size_t kl = strlen(key), il = id ? strlen(id) : 0;
 
-	if (kl < 0) {
-		free(rec);
-		return -PUB_EINVAL;
-	}
-	HASH_FIND(hh, p->smap, key, (size_t)kl, e);
+	HASH_FIND(hh, p->smap, key, kl, e);
 	if (e) {
 		free(e->rec);
 		e->rec = rec;
+		e->ttl_s = ttl_s;
 		if (!(e->op == OP_REPLACE && op == OP_SET))
 			e->op = (uint8_t)op;
 		return 0;
 	}
-	if (!(e = malloc(sizeof *e + (size_t)kl + 1))) {
+	if (!(e = malloc(sizeof *e + kl + 1 + il + 1))) {
 		free(rec);
 		return -PUB_ENOMEM;
 	}
 	memset(e, 0, sizeof *e);
 	e->kind = (uint8_t)kind;
 	e->op = (uint8_t)op;
+	e->ttl_s = ttl_s;
 	e->rec = rec;
-	e->key_len = (size_t)kl;
-	e->id_off = (size_t)kl - strlen(id);
-	memcpy(e->key, key, (size_t)kl + 1);
+	e->key_len = kl;
+	e->id_len = il;
+	memcpy(e->key, key, kl + 1);
+	if (il)
+		memcpy(e->key + kl + 1, id, il);
+	e->key[kl + 1 + il] = '\0';
 	HASH_ADD_KEYPTR(hh, p->smap, e->key, e->key_len, e);
 	return 0;
 }
@@ -984,9 +1113,13 @@ static int send_state(struct pub *p, struct state_ent *e)
 {
 	const char *argv[PUB_MAX_ARGV];
 	size_t len[PUB_MAX_ARGV];
-	const char *set = p->k_set[e->kind];
-	const char *id = e->key + e->id_off;
-	size_t idl = e->key_len - e->id_off;
+	bool indexed = e->kind != PUB_NO_INDEX;
+	const char *set = indexed ? p->idx[e->kind].set : "";
+	const char *id = e->key + e->key_len + 1;
+	size_t idl = e->id_len;
+	char ttl[16];
+	const char *ax[3] = {"EXPIRE", e->key, ttl};
+	size_t lx[3] = {6, e->key_len, (size_t)snprintf(ttl, sizeof ttl, "%" PRIu32, e->ttl_s)};
 
 	if (e->op == OP_DEL) {
 		const char *a1[2] = {"DEL", e->key};
@@ -994,7 +1127,7 @@ static int send_state(struct pub *p, struct state_ent *e)
 		const char *a2[3] = {"SREM", set, id};
 		size_t l2[3] = {4, strlen(set), idl};
 		if (send_argv(p, on_generic, NULL, 2, a1, l1) < 0 ||
-		    send_argv(p, on_generic, NULL, 3, a2, l2) < 0)
+		    (indexed && send_argv(p, on_generic, NULL, 3, a2, l2) < 0))
 			return -1;
 	} else {
 		argv[0] = "HSET";
@@ -1012,21 +1145,18 @@ static int send_state(struct pub *p, struct state_ent *e)
 				return -1;
 			if (n > 0 && send_argv(p, on_generic, NULL, 2 + n, argv, len) < 0)
 				return -1;
+			if (e->ttl_s && send_argv(p, on_generic, NULL, 3, ax, lx) < 0)
+				return -1;
 			if (send_argv(p, on_generic, NULL, 1, x, xl) < 0)
 				return -1;
-		} else if (n > 0 && send_argv(p, on_generic, NULL, 2 + n, argv, len) < 0) {
-			return -1;
-		}
-		if (e->op == OP_END) {
-			const char *a1[3] = {"EXPIRE", e->key, p->ttl_s};
-			size_t l1[3] = {6, e->key_len, strlen(p->ttl_s)};
-			const char *a2[3] = {"SREM", set, id};
-			size_t l2[3] = {4, strlen(set), idl};
-			if (send_argv(p, on_generic, NULL, 3, a1, l1) < 0 ||
-			    send_argv(p, on_generic, NULL, 3, a2, l2) < 0)
-				return -1;
 		} else {
-			const char *a2[3] = {"SADD", set, id};
+			if (n > 0 && send_argv(p, on_generic, NULL, 2 + n, argv, len) < 0)
+				return -1;
+			if (e->ttl_s && send_argv(p, on_generic, NULL, 3, ax, lx) < 0)
+				return -1;
+		}
+		if (indexed) {
+			const char *a2[3] = {e->op == OP_END ? "SREM" : "SADD", set, id};
 			size_t l2[3] = {4, strlen(set), idl};
 			if (send_argv(p, on_generic, NULL, 3, a2, l2) < 0)
 				return -1;
@@ -1038,25 +1168,41 @@ static int send_state(struct pub *p, struct state_ent *e)
 	return 0;
 }
 
-/* Common path of the state setters: id checked, rec transferred. */
-static int state_update(struct pub *p, int kind, int op, const char *id, struct pub_rec *rec)
+/* Common path of the state setters: key and id checked, rec transferred. */
+static int state_update_key(struct pub *p, int kind, int op, const char *key, const char *id,
+			    struct pub_rec *rec, uint32_t ttl_s)
 {
-	if (p->collecting && op == OP_SET) {
+	if (p->collecting && op != OP_DEL && kind != (int)PUB_NO_INDEX) {
+		/* Mentioned during the resync (also when finished: its SREM may
+		 * reach Redis after the sweep's SMEMBERS). */
 		if (seen_add(p, kind, id) < 0) {
 			free(rec);
 			return -PUB_ENOMEM;
 		}
-		op = OP_REPLACE;
 	}
+	if (p->collecting && op == OP_SET)
+		op = OP_REPLACE;
 	if (p->cs != CS_READY) {
 		free(rec);
 		p->st.state_skipped++;
 		return 0;
 	}
-	int rc = state_put(p, kind, op, id, rec);
+	int rc = state_put(p, kind, op, key, id, rec, ttl_s);
 	if (rc == 0)
 		pump(p);
 	return rc;
+}
+
+/* The built-in kinds: key = prefix + kind's name + id. */
+static int state_update(struct pub *p, int kind, int op, const char *id, struct pub_rec *rec)
+{
+	char key[PUB_RKEY_MAX];
+
+	if (pub_key(key, sizeof key, p->prefix, obj_kinds[kind], id) < 0) {
+		free(rec);
+		return -PUB_EINVAL;
+	}
+	return state_update_key(p, kind, op, key, id, rec, op == OP_END ? p->call_ttl_s : 0);
 }
 
 static bool id_ok(const char *id) { return id && *id && str_ok(id, PUB_ID_MAX); }
@@ -1262,6 +1408,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	if (p->cs != CS_READY)
 		return;
+	pub_erase_kick(p);
 	if (p->hooks.totals) {
 		struct pub_totals t;
 		memset(&t, 0, sizeof t);
@@ -1350,8 +1497,11 @@ struct pub *pub_new(struct event_base *base, const struct cfg_redis *cfg,
 	p->snapshot_ms = cfg->snapshot_ms ? cfg->snapshot_ms : PUB_DEF_SNAPSHOT_MS;
 	p->call_ttl_s = cfg->call_ttl_s ? cfg->call_ttl_s : PUB_DEF_CALL_TTL_S;
 	if (cfg->stream_maxlen)
-		snprintf(p->maxlen_s, sizeof p->maxlen_s, "%" PRIu32, cfg->stream_maxlen);
-	snprintf(p->ttl_s, sizeof p->ttl_s, "%" PRIu32, p->call_ttl_s);
+		snprintf(p->maxlen_s[PUB_STREAM_EVENTS], sizeof p->maxlen_s[0], "%" PRIu32,
+			 cfg->stream_maxlen);
+	if (cfg->lead_maxlen)
+		snprintf(p->maxlen_s[PUB_STREAM_LEADS], sizeof p->maxlen_s[0], "%" PRIu32,
+			 cfg->lead_maxlen);
 	p->rmax = (size_t)p->max_inflight + cfg->buffer_events;
 	if (cfg->unix_path && *cfg->unix_path) {
 		snprintf(p->endpoint, sizeof p->endpoint, "unix:%s", cfg->unix_path);
@@ -1364,12 +1514,16 @@ struct pub *pub_new(struct event_base *base, const struct cfg_redis *cfg,
 			goto fail;
 		}
 	}
-	pub_key(p->k_events, sizeof p->k_events, p->prefix, PUB_K_EVENTS, NULL);
+	for (int i = 0; i < PUB_NSTREAMS; i++)
+		pub_key(p->k_stream[i], sizeof p->k_stream[i], p->prefix, stream_kinds[i], NULL);
 	pub_key(p->k_channel, sizeof p->k_channel, p->prefix, PUB_K_CHANNEL, NULL);
 	pub_key(p->k_totals, sizeof p->k_totals, p->prefix, PUB_K_TOTALS, NULL);
 	pub_key(p->k_health, sizeof p->k_health, p->prefix, PUB_K_HEALTH, NULL);
-	for (int k = 0; k < SK_COUNT; k++)
-		pub_key(p->k_set[k], sizeof p->k_set[k], p->prefix, set_kinds[k], NULL);
+	for (int k = 0; k < SK_COUNT; k++) {
+		pub_key(p->idx[k].set, sizeof p->idx[k].set, p->prefix, set_kinds[k], NULL);
+		pub_key(p->idx[k].hkind, sizeof p->idx[k].hkind, p->prefix, obj_kinds[k], NULL);
+	}
+	p->n_idx = SK_COUNT;
 	if (cfg->journal && *cfg->journal) {
 		int rc = pub_journal_open(cfg->journal, &p->journal, &loaded);
 		if (rc < 0) {
@@ -1444,8 +1598,9 @@ void pub_free(struct pub *p)
 		free(ring_at(p, i));
 	free(p->ring);
 	smap_clear(p, false);
-	for (int k = 0; k < SK_COUNT; k++)
-		seen_clear(p, k);
+	for (uint32_t k = 0; k < p->n_idx; k++)
+		seen_clear(p, (int)k);
+	pub_erase_free_all(p);
 	if (p->live)
 		evbuffer_free(p->live);
 	struct event *evs[] = {p->ev_retry, p->ev_conn_to, p->ev_tick, p->ev_resync,
@@ -1456,6 +1611,166 @@ void pub_free(struct pub *p)
 	free(p->scratch);
 	free(p->host);
 	free(p);
+}
+
+/* ---- generic hashes, index sets, resync listeners ---- */
+
+int pub_index_add(struct pub *p, const char *set, const char *hash_kind)
+{
+	if (!p)
+		return 0;
+	if (!set || !*set || !hash_kind || !*hash_kind || strlen(set) > PUB_ID_MAX ||
+	    strlen(hash_kind) > PUB_ID_MAX)
+		return -PUB_EINVAL;
+	char sk[PUB_RKEY_MAX], hk[PUB_RKEY_MAX];
+	if (pub_key(sk, sizeof sk, p->prefix, set, NULL) < 0 ||
+	    pub_key(hk, sizeof hk, p->prefix, hash_kind, NULL) < 0)
+		return -PUB_EINVAL;
+	for (uint32_t k = 0; k < p->n_idx; k++)
+		if (strcmp(p->idx[k].set, sk) == 0)
+			return strcmp(p->idx[k].hkind, hk) == 0 ? (int)k : -PUB_EINVAL;
+	if (p->n_idx == PUB_MAX_INDEX)
+		return -PUB_EINVAL;
+	memcpy(p->idx[p->n_idx].set, sk, sizeof sk);
+	memcpy(p->idx[p->n_idx].hkind, hk, sizeof hk);
+	return (int)p->n_idx++;
+}
+
+/* Full key and index id of a generic hash; -PUB_EINVAL when malformed. */
+static int hash_key(const struct pub *p, int index, const char *name, char *key, size_t len)
+{
+	if (!id_ok(name) || index >= (int)p->n_idx || (index >= 0 && index < SK_COUNT))
+		return -PUB_EINVAL;
+	if (index >= 0)
+		return pub_key(key, len, p->idx[index].hkind, "", name) < 0 ? -PUB_EINVAL : 0;
+	return pub_key(key, len, p->prefix, name, NULL) < 0 ? -PUB_EINVAL : 0;
+}
+
+int pub_hash_set(struct pub *p, int index, const char *name, const struct pub_kv *fields,
+		 size_t n, uint32_t ttl_s, bool done)
+{
+	struct pub_recb b;
+	struct pub_rec *r;
+	char key[PUB_RKEY_MAX];
+	int err = 0;
+
+	if (!p)
+		return 0;
+	if (hash_key(p, index, name, key, sizeof key) < 0 || !fields || n == 0 ||
+	    n > PUB_REC_MAX_FIELDS || (done && index < 0))
+		return -PUB_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!field_name_ok(fields[i].key) || !str_ok(fields[i].value, PUB_VALUE_MAX))
+			return -PUB_EINVAL;
+	/* Every field, empty or not, so the HSET overwrites all of them. */
+	pub_recb_init(&b);
+	for (size_t i = 0; i < n; i++)
+		pub_recb_add(&b, fields[i].key, fields[i].value ? fields[i].value : "", true);
+	if (!(r = pub_rec_new(&b, &err)))
+		return err;
+	return state_update_key(p, index >= 0 ? index : (int)PUB_NO_INDEX, done ? OP_END : OP_SET,
+				key, index >= 0 ? name : NULL, r, ttl_s);
+}
+
+int pub_hash_del(struct pub *p, int index, const char *name)
+{
+	char key[PUB_RKEY_MAX];
+
+	if (!p)
+		return 0;
+	if (hash_key(p, index, name, key, sizeof key) < 0)
+		return -PUB_EINVAL;
+	return state_update_key(p, index >= 0 ? index : (int)PUB_NO_INDEX, OP_DEL, key,
+				index >= 0 ? name : NULL, NULL, 0);
+}
+
+int pub_add_resync(struct pub *p, void (*fn)(void *arg, struct pub *p), void *arg)
+{
+	if (!p)
+		return 0;
+	if (!fn)
+		return -PUB_EINVAL;
+	for (int i = 0; i < PUB_MAX_RESYNC; i++) {
+		if (!p->resync_l[i].fn) {
+			p->resync_l[i].fn = fn;
+			p->resync_l[i].arg = arg;
+			if (p->cs == CS_READY) /* already connected: write everything now */
+				event_active(p->ev_resync, EV_TIMEOUT, 0);
+			return 0;
+		}
+	}
+	return -PUB_EINVAL;
+}
+
+void pub_remove_resync(struct pub *p, void *arg)
+{
+	for (int i = 0; p && i < PUB_MAX_RESYNC; i++)
+		if (p->resync_l[i].fn && p->resync_l[i].arg == arg)
+			p->resync_l[i].fn = NULL;
+}
+
+/* ---- services for pub_erase.c (pub_conn.h) ---- */
+
+struct conn_cmd {
+	pub_conn_reply_fn fn;
+	void *priv;
+	uint64_t tag;
+};
+
+static void on_conn_cmd(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct pub *p = ac->data;
+	struct conn_cmd *cc = priv;
+
+	inflight_dec(p, r);
+	if (r && ((redisReply *)r)->type == REDIS_REPLY_ERROR) {
+		p->st.errors++;
+		if (warn_ok(p))
+			CL_LOG_WARN("redis %s: command refused: %s", p->endpoint,
+				    ((redisReply *)r)->str);
+	}
+	cc->fn(p, r, cc->priv, cc->tag);
+	free(cc);
+	if (r)
+		pump(p);
+}
+
+int pub_conn_cmd(struct pub *p, pub_conn_reply_fn fn, void *priv, uint64_t tag, int argc,
+		 const char **argv, const size_t *len)
+{
+	struct conn_cmd *cc;
+
+	if (p->cs != CS_READY || !(cc = malloc(sizeof *cc)))
+		return -1;
+	cc->fn = fn;
+	cc->priv = priv;
+	cc->tag = tag;
+	if (send_argv(p, on_conn_cmd, cc, argc, argv, len) < 0) {
+		free(cc);
+		return -1;
+	}
+	return 0;
+}
+
+const char *pub_conn_stream_key(const struct pub *p, int stream) { return p->k_stream[stream]; }
+
+void pub_conn_count_erasure(struct pub *p, uint64_t entries)
+{
+	p->st.erasures++;
+	p->st.erased_entries += entries;
+}
+
+struct pub_erase_q **pub_conn_erase_slot(struct pub *p) { return &p->erase; }
+
+void pub_conn_last_id(const struct pub *p, struct pub_stream_id *out) { *out = p->idgen.last; }
+
+bool pub_conn_settled(const struct pub *p, const struct pub_stream_id *upto)
+{
+	if (p->cs != CS_READY)
+		return false;
+	if (p->journal && pub_journal_count(p->journal))
+		return p->rcount && pub_stream_id_cmp(&ring_at(p, 0)->id, upto) > 0;
+	return p->rcount == 0 || pub_stream_id_cmp(&ring_at(p, 0)->id, upto) > 0;
 }
 
 /* ---- accessors ---- */

@@ -23,6 +23,12 @@
  * - Nothing blocks: pub_* calls only copy the record and queue commands on the
  *   hiredis async context, which is pipelined on the libevent loop.
  *
+ * Leads (pub_lead) go to a second stream with the same exactly-once
+ * delivery: one FIFO and one ID sequence feed both streams, in order.
+ * Other modules write their own latest-wins hashes (pub_hash_set), optionally
+ * listed in index sets that the resync sweeps, and can have personal data
+ * scrubbed from both streams (pub_erase).
+ *
  * Loop thread only: every function must be called from the thread that runs
  * the event_base given to pub_new. A NULL struct pub * (publishing disabled)
  * is accepted by every function: the call does nothing and returns 0.
@@ -172,6 +178,9 @@ struct pub_stats {
 	uint64_t connects;       /* connections that reached the ready state */
 	uint64_t reconnects;     /* of those, after the first */
 	uint64_t errors;         /* error replies, failed connects, lost connections */
+	uint64_t leads_published; /* of published: entries added to the lead stream */
+	uint64_t erasures;       /* erasure jobs finished */
+	uint64_t erased_entries; /* stream entries removed by them */
 };
 
 /*
@@ -216,6 +225,72 @@ int pub_target_del(struct pub *p, const char *id);
 int pub_queue(struct pub *p, const struct pub_queue *q);
 int pub_queue_del(struct pub *p, const char *name);
 int pub_call(struct pub *p, const struct pub_call *c);
+
+/*
+ * Append a lead to the lead stream (<prefix>leads), delivered exactly once
+ * like events (memory, journal, replay). fields (borrowed) are the entry's
+ * field/value pairs in order: names [a-z0-9_.-]{1,64}, unique; NULL or ""
+ * values are left out; at most 24. Returns as pub_event.
+ */
+int pub_lead(struct pub *p, const struct pub_kv *fields, size_t n, struct pub_stream_id *id);
+
+/*
+ * Register an index set: <prefix><set> lists the names of the live hashes
+ * <prefix><hash_kind><name> (e.g. "followups" and "followup:"). Returns its
+ * number (>= 0) for pub_hash_set, or -PUB_EINVAL (bad names, the set is
+ * registered with another kind, or too many sets). Registering the same
+ * pair again returns the same number. On every (re)connection, names in the
+ * set that no resync listener wrote are deleted with their hashes.
+ */
+int pub_index_add(struct pub *p, const char *set, const char *hash_kind);
+
+/*
+ * Write a whole hash, latest wins (like pub_target): with index >= 0 the key
+ * is <prefix><hash_kind><name> and name joins the index set (done: leaves
+ * it, the hash stays ttl_s); with index -1 the key is <prefix><name>.
+ * ttl_s > 0 sets an EXPIRE after each write. fields are written in full
+ * (NULL values as ""): names [a-z0-9_.-]{1,64}, at most 24. Discarded while
+ * Redis is away (the resync rewrites). Returns 0 or -PUB_EINVAL/-PUB_ENOMEM.
+ */
+int pub_hash_set(struct pub *p, int index, const char *name, const struct pub_kv *fields,
+		 size_t n, uint32_t ttl_s, bool done);
+/* Delete such a hash (and its name from the index set). */
+int pub_hash_del(struct pub *p, int index, const char *name);
+
+/*
+ * Another resync listener (up to 4), called in the same pass as the resync
+ * hook, after it: it must rewrite every hash it owns with pub_hash_set.
+ * When the publisher is already connected it runs soon, from the loop.
+ * pub_remove_resync drops the listeners registered with arg.
+ */
+int pub_add_resync(struct pub *p, void (*fn)(void *arg, struct pub *p), void *arg);
+void pub_remove_resync(struct pub *p, void *arg);
+
+/* What an erasure removed from Redis. */
+struct pub_erase_result {
+	uint64_t events_removed; /* entries removed from the event stream */
+	uint64_t leads_removed;  /* entries removed from the lead stream */
+	uint32_t restarts;       /* scans started again after a lost connection */
+};
+
+/*
+ * Erasure: remove every entry of the event and lead streams that has a field
+ * whose value equals one of values (borrowed, copied; compared without
+ * regard to ASCII case; 1..8 values of 1..PUB_VALUE_MAX bytes). The job runs
+ * once Redis holds everything accepted before this call (so no entry of it
+ * can arrive later), scanning both streams in batches with XRANGE and
+ * removing matches with XDEL; a lost connection restarts the scan. done(arg,
+ * result) is called from the loop when it has finished; it is never called
+ * if pub_erase fails, the job is cancelled or the publisher is freed first.
+ * Jobs run one at a time, in order. Returns 0, -PUB_EINVAL or -PUB_ENOMEM.
+ * A NULL p does nothing and never calls done.
+ */
+int pub_erase(struct pub *p, const char *const *values, size_t n,
+	      void (*done)(void *arg, const struct pub_erase_result *r), void *arg);
+/* Drop the jobs of arg (their done is never called). */
+void pub_erase_cancel(struct pub *p, void *arg);
+/* Jobs not yet finished. */
+size_t pub_erase_pending(const struct pub *p);
 
 /* Write the totals hash now (when connected; otherwise it is skipped). */
 int pub_totals(struct pub *p, const struct pub_totals *t);

@@ -39,6 +39,7 @@ int pub_stream_id_parse(const char *s, size_t len, struct pub_stream_id *out);
 
 /* Key kinds; the names are part of the contract (docs/redis.md). */
 #define PUB_K_EVENTS "events"         /* stream */
+#define PUB_K_LEADS "leads"           /* stream: leads for the CRM */
 #define PUB_K_CHANNEL "events:live"   /* pub/sub channel */
 #define PUB_K_TARGET "target:"        /* hash per target, + id */
 #define PUB_K_TARGETS "targets"       /* set of target ids */
@@ -65,7 +66,11 @@ enum {
 	PUB_REC_SENT = 1u << 0,   /* handed to Redis at least once: may be applied */
 	PUB_REC_FAILED = 1u << 1, /* Redis answered with an error */
 	PUB_REC_ACKED = 1u << 2,  /* in the stream (memory only) */
+	PUB_REC_LEADS = 1u << 3,  /* goes to the lead stream, not the event stream */
 };
+
+/* The streams of the FIFO, by index. */
+enum { PUB_STREAM_EVENTS = 0, PUB_STREAM_LEADS = 1, PUB_NSTREAMS = 2 };
 
 /* One event (or one state hash): id + field/value pairs. data holds nf pairs,
  * each string as a 4-byte little-endian length then its bytes. */

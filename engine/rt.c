@@ -261,6 +261,18 @@ static void call_finish(struct rt *rt, struct rt_call *c, enum rt_end end, enum 
 		target_refresh(rt, t);
 }
 
+/* Tell the owner where the call goes (RouteCall) for the current reservation. */
+static void route_now(struct rt *rt, struct rt_call *c)
+{
+	c->routed = true;
+	if (!c->counted_routed) {
+		c->counted_routed = true;
+		rt->st.routed++;
+	}
+	if (rt->hooks.route)
+		rt->hooks.route(rt->hook_arg, c);
+}
+
 static void reserve(struct rt *rt, struct rt_call *c, struct rt_target *t)
 {
 	call_unwait(rt, c);
@@ -270,6 +282,7 @@ static void reserve(struct rt *rt, struct rt_call *c, struct rt_target *t)
 	c->resv_id = ++rt->resv_seq;
 	c->needs_accept = t->needs_accept;
 	c->accepted = false;
+	c->routed = false; /* the PBX has not been told about this reservation yet */
 	seat_link(t, c);
 	t->offered++;
 	t->last_offer_seq = ++rt->offer_seq;
@@ -281,13 +294,11 @@ static void reserve(struct rt *rt, struct rt_call *c, struct rt_target *t)
 	if (rt->hooks.offer)
 		rt->hooks.offer(rt->hook_arg, c, t, c->needs_accept, rt->cfg->ring_timeout_ms);
 	if (!c->needs_accept) {
-		if (!c->routed)
-			rt->st.routed++;
-		c->routed = true;
-		if (rt->hooks.route)
-			rt->hooks.route(rt->hook_arg, c);
+		route_now(rt, c);
 	}
-	if (t->active == t->capacity && rt->hooks.status)
+	/* A single-seat desk learns from the Offer that it is busy; a partner
+	 * with several seats is also told when the last one is taken. */
+	if (t->active == t->capacity && t->capacity > 1 && rt->hooks.status)
 		rt->hooks.status(rt->hook_arg, t);
 	arm(c, rt->cfg->ring_timeout_ms);
 }
@@ -1138,10 +1149,7 @@ int rt_offer_accept(struct rt *rt, const char *call_id, uint64_t reservation_id,
 	c->accepted = true;
 	emit(rt, RT_EV_CALL_ACCEPTED, c, c->target, 0, 0, NULL);
 	if (!c->routed) {
-		c->routed = true;
-		rt->st.routed++;
-		if (rt->hooks.route)
-			rt->hooks.route(rt->hook_arg, c);
+		route_now(rt, c);
 		arm(c, rt->cfg->ring_timeout_ms);
 	}
 	return 0;
@@ -1364,7 +1372,7 @@ static struct rt_call *adopt_call(struct rt *rt, const struct rt *old, const str
 	c->answered_wall = oc->answered_wall;
 	c->ended_wall = oc->ended_wall;
 	c->misses = oc->misses;
-	c->routed = oc->routed;
+	c->counted_routed = oc->counted_routed;
 	c->state = RT_CALL_QUEUED;
 	c->terr = terr_resolve(rt->ti, c->postal, c->caller, NULL);
 	c->plan = plan_match(rt, c);
@@ -1438,7 +1446,6 @@ uint32_t rt_adopt(struct rt *rt, struct rt *old)
 			switch (oc->state) {
 			case RT_CALL_RESERVED:
 				if (!t) { /* its target is gone: route it afresh */
-					c->routed = false;
 					waiting[n_wait++] = c;
 					break;
 				}
@@ -1448,6 +1455,7 @@ uint32_t rt_adopt(struct rt *rt, struct rt *old)
 				c->resv_id = oc->resv_id;
 				c->needs_accept = oc->needs_accept;
 				c->accepted = oc->accepted;
+				c->routed = oc->routed;
 				seat_link(t, c);
 				arm(c, rt->cfg->ring_timeout_ms);
 				break;

@@ -11,6 +11,8 @@
 
 #include <uthash.h>
 
+#include <closeloop/plugin.h>
+
 #include "cfg.h"
 #include "rt.h"
 #include "rt_arena.h"
@@ -32,12 +34,19 @@ struct rt_qkey {
 };
 
 struct rt_queue {
+	/* First cache line (64 bytes, the arena aligns): what a lookup, a
+	 * pick and a re-listing touch. */
 	struct rt_qkey key;
-	char *name;
 	struct rt_heap avail;   /* available members, by the strategy's key */
+	cl_plugin_key_fn skey;  /* the strategy (rt_strategy.c): key of a member */
+	void *sstate;           /* its state, borrowed */
+	/* The rest. */
+	char *name;
 	struct rt_heap wait;    /* waiting calls, by priority then age */
 	uint32_t n_members;
 	uint32_t idx;           /* position in rt->queues_v */
+	struct cl_queue_view view; /* what the strategy sees of the queue; passed by
+	                              address, read only by strategies that need it */
 };
 
 struct rt_qslot {
@@ -111,7 +120,9 @@ struct rt_call {
 	uint32_t n_wait;
 	struct rt_target *target;
 	uint64_t resv_id;
-	bool needs_accept, accepted, routed;
+	bool needs_accept, accepted;
+	bool routed;            /* the owner has the RouteCall of this reservation */
+	bool counted_routed;    /* counted in st.routed (once per call) */
 	bool in_plan;           /* plan steps entered (false while only the preferred target) */
 	bool callback;          /* the caller hung up and waits for a call back */
 	char callback_number[40];
@@ -162,6 +173,11 @@ struct rt {
 	double avg_handle_ms;           /* EWMA, for the estimated wait */
 
 	struct rt_stats st;
+
+	const struct rt_strategy *strats; /* plugin strategies (rt_set_strategies), borrowed */
+	uint32_t n_strats;
+	uint64_t random_pick;   /* bit s: strategy s picks at random (CL_STRATEGY_RANDOM_PICK) */
+	uint64_t lean_view;     /* bit s: strategy s reads only the lean target view */
 };
 
 static inline bool rt_target_available(const struct rt_target *t)
@@ -188,5 +204,51 @@ struct rt_target *rt_queue_pick(struct rt *rt, struct rt_queue *q);
 uint32_t rt_queue_available(const struct rt_queue *q);
 /* Best waiting call among t's queues, or NULL. */
 struct rt_call *rt_target_best_waiting(const struct rt *rt, const struct rt_target *t);
+
+/* ---- rt_strategy.c ---- */
+/* The built-in strategy s (enum cfg_strategy), or NULL. */
+const struct cl_plugin_ops *rt_strategy_builtin(unsigned s);
+/* Bind a new queue (key and name set) to its strategy and fill its view. */
+void rt_queue_strategy_init(struct rt *rt, struct rt_queue *q);
+
+/*
+ * What a strategy sees of t, at the router's current clock, in two parts.
+ * The lean part comes from the target's first two cache lines, which a
+ * re-listing touches anyway (prof is an address, not a read). The rest
+ * (kind, territories, share, closure score) lives in its configuration and
+ * its third line: rt_target_view_full adds it, once per re-listing, before
+ * the first queue whose strategy is not lean (rt->lean_view): every plugin
+ * and the share and performance built-ins. No copies are kept.
+ */
+static inline void rt_target_view(const struct rt *rt, const struct rt_target *t,
+				  struct cl_target_view *v)
+{
+	v->size = sizeof *v;
+	v->index = t->idx;
+	v->id = t->id;
+	v->kind = 0;
+	v->capacity = t->capacity;
+	v->active = t->active;
+	v->n_territories = 0;
+	v->territories = NULL;
+	v->prof = t->cfg->prof;
+	v->now_us = rt->now_mono;
+	v->idle_since_us = t->idle_since;
+	v->last_offer_seq = t->last_offer_seq;
+	v->offered = t->offered;
+	v->answered = t->answered;
+	v->share = 0;
+	v->closure_score = 0;
+}
+
+static inline void rt_target_view_full(const struct rt_target *t, struct cl_target_view *v)
+{
+	const struct cfg_target *c = t->cfg;
+	v->kind = (uint32_t)c->kind;
+	v->n_territories = (uint32_t)c->n_territories;
+	v->territories = c->territories;
+	v->share = t->weight_share;
+	v->closure_score = t->score;
+}
 
 #endif /* CL_RT_INTERNAL_H */

@@ -16,16 +16,12 @@
  * that becomes available again re-keys the entries still listed.
  *
  * Strategies are nothing but the key a member carries in its queue's avail
- * heap (smallest first; k2 always ends in a unique tie-breaker):
- *   longest-idle          k1 = idle since (µs)
- *   round-robin           k1 = sequence number of the last offer
- *   fewest-calls          k1 = calls answered, k2 = idle since
- *   top-down              k1 = position in the configuration
- *   random                no order: a uniform pick from the heap's array
- *   proficiency-first     k1 = -(sum of levels in the queue's skills), k2 = idle
- *   weighted-share        stride scheduling: k1 = (offers + 1) / share
- *   performance-weighted  stride with weight = closure rate x proficiency x
- *                         contract penalty, so volume follows performance
+ * heap (smallest first). A queue is bound to its strategy when it is
+ * created (rt_strategy.c: the built-ins and the plugins share one shape,
+ * closeloop/plugin.h); member keys are computed through that binding from a
+ * view of the target filled once per re-listing. A strategy flagged
+ * CL_STRATEGY_RANDOM_PICK (the built-in random) is a uniform pick from the
+ * heap's array instead of its top.
  * Queues, member nodes and the avail heaps (sized once: a queue's members
  * never change) live in the router's huge-page arena (rt_arena.h) for as
  * long as the router.
@@ -66,81 +62,30 @@ uint64_t rt_rand(struct rt *rt)
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
-static unsigned prof_sum(const struct rt_target *t, uint64_t mask)
+/* The key of m under its queue's strategy; tv is m->t's view, completed
+ * here (once: *full) when the strategy reads more than the lean part. */
+static inline struct cl_plugin_key member_key(const struct rt *rt, const struct rt_member *m,
+					      struct cl_target_view *tv, bool *full)
 {
-	unsigned s = 0;
-	while (mask) {
-		int b = __builtin_ctzll(mask);
-		s += t->cfg->prof[b];
-		mask &= mask - 1;
+	const struct rt_queue *q = m->q;
+	if (!*full && !((rt->lean_view >> q->key.strategy) & 1)) {
+		rt_target_view_full(m->t, tv);
+		*full = true;
 	}
-	return s;
-}
-
-static uint64_t stride(uint64_t offered, double weight)
-{
-	if (weight < 1e-6)
-		weight = 1e-6;
-	double pass = ((double)offered + 1.0) / weight * 1048576.0;
-	return pass > 1.8e19 ? UINT64_MAX : (uint64_t)pass;
-}
-
-static void member_key(struct rt *rt, const struct rt_member *m, uint64_t *k1, uint64_t *k2)
-{
-	const struct rt_target *t = m->t;
-	const struct rt_qkey *k = &m->q->key;
-	uint64_t tie = t->idx;
-	(void)rt;
-
-	switch ((enum cfg_strategy)k->strategy) {
-	case CFG_STRAT_ROUND_ROBIN:
-		*k1 = t->last_offer_seq;
-		*k2 = tie;
-		break;
-	case CFG_STRAT_FEWEST_CALLS:
-		*k1 = t->answered;
-		*k2 = t->idle_since << 20 | tie;
-		break;
-	case CFG_STRAT_TOP_DOWN:
-		*k1 = tie;
-		*k2 = 0;
-		break;
-	case CFG_STRAT_RANDOM: /* picked by position, not by key (rt.c) */
-		*k1 = 0;
-		*k2 = tie;
-		break;
-	case CFG_STRAT_PROFICIENCY_FIRST:
-		*k1 = UINT32_MAX - prof_sum(t, k->mask);
-		*k2 = t->idle_since << 20 | tie;
-		break;
-	case CFG_STRAT_WEIGHTED_SHARE:
-		*k1 = stride(t->offered, t->weight_share);
-		*k2 = t->idle_since << 20 | tie;
-		break;
-	case CFG_STRAT_PERFORMANCE_WEIGHTED: {
-		unsigned n = (unsigned)__builtin_popcountll(k->mask);
-		double prof = n ? (double)prof_sum(t, k->mask) / (n * (double)CFG_MAX_PROF) : 1.0;
-		*k1 = stride(t->offered, t->score * prof);
-		*k2 = t->idle_since << 20 | tie;
-		break;
-	}
-	case CFG_STRAT_LONGEST_IDLE:
-	default:
-		*k1 = t->idle_since;
-		*k2 = tie;
-		break;
-	}
+	return q->skey(q->sstate, &q->view, tv);
 }
 
 int rt_target_avail_insert(struct rt *rt, struct rt_target *t)
 {
+	struct cl_target_view tv;
+	bool full = false;
+	rt_target_view(rt, t, &tv);
 	for (uint32_t i = 0; i < t->n_mem; i++) {
 		struct rt_member *m = t->mem[i];
-		uint64_t k1, k2;
-		member_key(rt, m, &k1, &k2);
+		struct cl_plugin_key k = member_key(rt, m, &tv, &full);
 		if (rt_hnode_in_heap(&m->hn))
-			rt_heap_rekey(&m->q->avail, &m->hn, k1, k2);
-		else if (rt_heap_push(&m->q->avail, &m->hn, t, k1, k2) < 0)
+			rt_heap_rekey(&m->q->avail, &m->hn, k.k1, k.k2);
+		else if (rt_heap_push(&m->q->avail, &m->hn, t, k.k1, k.k2) < 0)
 			return -RT_ENOMEM;
 	}
 	return 0;
@@ -149,9 +94,8 @@ int rt_target_avail_insert(struct rt *rt, struct rt_target *t)
 struct rt_target *rt_queue_pick(struct rt *rt, struct rt_queue *q)
 {
 	while (q->avail.n) {
-		const struct rt_hent *e = q->key.strategy == CFG_STRAT_RANDOM
-						  ? &q->avail.a[rt_rand(rt) % q->avail.n]
-						  : &q->avail.a[0];
+		bool random = (rt->random_pick >> q->key.strategy) & 1;
+		const struct rt_hent *e = random ? &q->avail.a[rt_rand(rt) % q->avail.n] : &q->avail.a[0];
 		struct rt_target *t = e->item;
 		if (rt_target_available(t))
 			return t;
@@ -248,9 +192,11 @@ static int link_members(struct rt *rt, struct rt_queue *q)
 		m->t = t;
 		t->mem[t->n_mem++] = m;
 		if (rt_target_available(t)) {
-			uint64_t k1, k2;
-			member_key(rt, m, &k1, &k2);
-			rt_heap_push(&q->avail, &m->hn, t, k1, k2); /* sized: cannot fail */
+			struct cl_target_view tv;
+			bool full = false;
+			rt_target_view(rt, t, &tv);
+			struct cl_plugin_key k = member_key(rt, m, &tv, &full);
+			rt_heap_push(&q->avail, &m->hn, t, k.k1, k.k2); /* sized: cannot fail */
 		}
 	}
 	return 0;
@@ -305,7 +251,7 @@ static char *queue_name(struct rt *rt, const struct rt_qkey *k)
 		n += (size_t)snprintf(buf + n, sizeof buf - n, "/min%u", k->min_prof);
 	if (n < sizeof buf)
 		snprintf(buf + n, sizeof buf - n, "/%s",
-			 cl_strategy_name((enum cfg_strategy)k->strategy));
+			 cl_config_strategy_name(rt->cfg, k->strategy));
 	char *name = rt_arena_alloc(&rt->arena, strlen(buf) + 1);
 	if (name)
 		strcpy(name, buf);
@@ -407,6 +353,7 @@ struct rt_queue *rt_queue_get(struct rt *rt, const struct rt_qkey *key)
 	rt_heap_init(&q->wait);
 	if (!(q->name = queue_name(rt, key)))
 		return NULL;
+	rt_queue_strategy_init(rt, q);
 
 	/* Candidates: the territories on the root path and in the subtree. A
 	 * failure part-way leaves a queue with fewer members, still consistent. */

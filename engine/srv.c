@@ -26,6 +26,10 @@
  *   not cost a walk of the router.
  * - Every rejected input is logged once, here, where the decision is made
  *   (session_reject), with the session id, peer, role and the ids involved.
+ * - The sales messages (slots 60-79) pass the role check here and are then
+ *   handed to sales_wire.c, which applies the session rules, calls the sales
+ *   module and builds the reply; follow-up offers carry the task (Offer
+ *   fields 9-13) and their OfferAccept connects the attempt.
  */
 #include "srv.h"
 
@@ -49,6 +53,8 @@
 #include "cfg.h"
 #include "log.h"
 #include "owner.h"
+#include "sales.h"
+#include "sales_wire.h"
 #include "wire.h"
 
 /* Session flags. */
@@ -85,6 +91,7 @@ struct srv {
 	struct event_base *base;    /* borrowed */
 	const struct cl_config *cfg; /* borrowed */
 	struct rt *rt;              /* borrowed */
+	struct sales *sales;        /* borrowed; NULL = sales messages refused */
 	struct evconnlistener *listener;
 	struct event *accept_retry; /* re-enables the listener after EMFILE & co */
 	struct event *done_ev;      /* shutdown finished: runs on_done */
@@ -747,10 +754,32 @@ static void on_offer_answer(struct srv_session *s, const wire_env *in)
 			: rt_offer_decline(s->srv->rt, call_id, rid, tid,
 					   in->offer_decline->reason[0] ? in->offer_decline->reason
 									: NULL);
+	/* A follow-up task's call has no PBX: accepting it connects it. */
+	if (rc == 0 && accept)
+		rc = sales_followup_accepted(s->srv->sales, call_id, tid);
 	if (rc < 0)
 		session_rt_error(s, in, rc, call_id, tid);
 	else
 		session_ack(s, in);
+}
+
+/* ---- sales loop (sales_wire.c) ---- */
+
+static void on_sales(struct srv_session *s, const wire_env *in)
+{
+	struct sales_wire_reply out;
+	char who[CFG_ID_MAX + 32];
+	struct sales_wire_ctx ctx = {.role = s->role, .target = s->target, .who = who};
+
+	snprintf(who, sizeof who, "%s%s%s", role_name(s->role), s->target[0] ? ":" : "", s->target);
+	sales_wire_handle(s->srv->sales, &ctx, in, &out);
+	if (out.code)
+		session_reject(s, in, out.code, out.call_id, out.target_id, "%s", out.text);
+	else if (out.env.msg_case != CLOSELOOP__V1__ENVELOPE__MSG__NOT_SET)
+		session_send(s, in->seq, &out.env);
+	else
+		session_ack(s, in);
+	sales_wire_reply_free(&out);
 }
 
 /* ---- dispatch ---- */
@@ -777,6 +806,8 @@ static bool role_may(int role, Closeloop__V1__Envelope__MsgCase mc)
 		       role == CLOSELOOP__V1__ROLE__ROLE_PARTNER ||
 		       role == CLOSELOOP__V1__ROLE__ROLE_ADMIN;
 	default:
+		if (sales_wire_is_request((int)mc))
+			return sales_wire_role_may(role, (int)mc);
 		/* Engine-to-peer messages (HelloOk, Ack, RouteCall, Offer, ...). */
 		return false;
 	}
@@ -841,7 +872,10 @@ static void session_dispatch(struct srv_session *s, const wire_env *in)
 	case CLOSELOOP__V1__ENVELOPE__MSG_AGENT_SET_STATE: on_agent_set_state(s, in); break;
 	case CLOSELOOP__V1__ENVELOPE__MSG_OFFER_ACCEPT:
 	case CLOSELOOP__V1__ENVELOPE__MSG_OFFER_DECLINE: on_offer_answer(s, in); break;
-	default: break; /* role_may() refused everything else */
+	default:
+		if (sales_wire_is_request((int)mc))
+			on_sales(s, in);
+		break; /* role_may() refused everything else */
 	}
 }
 
@@ -1120,6 +1154,8 @@ fail:
 void srv_set_config(struct srv *srv, const struct cl_config *cfg) { srv->cfg = cfg; }
 
 void srv_set_rt(struct srv *srv, struct rt *rt) { srv->rt = rt; }
+
+void srv_set_sales(struct srv *srv, struct sales *sales) { srv->sales = sales; }
 
 int srv_listen(struct srv *srv, const char *addr)
 {
@@ -1416,6 +1452,14 @@ void srv_hook_offer(void *arg, const struct rt_call *c, const struct rt_target *
 	m.n_skills = n;
 	m.timeout_ms = timeout_ms;
 	m.needs_accept = needs_accept;
+	struct sales_offer_info fu;
+	if (sales_offer_info(srv->sales, c, &fu)) {
+		m.followup = true;
+		m.task_id = (char *)fu.task_id;
+		m.callback_number = (char *)fu.number;
+		m.origin_call_id = (char *)fu.origin_call;
+		m.attempt = fu.attempt;
+	}
 	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_OFFER;
 	env.offer = &m;
 	session_send(s, 0, &env);

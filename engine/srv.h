@@ -80,6 +80,10 @@ struct srv *srv_new(struct event_base *base, const struct cl_config *cfg, const 
 
 /* Borrowed; must outlive the server's sessions (free the server first). */
 void srv_set_rt(struct srv *srv, struct rt *rt);
+/* The sales module (sales.h) the sales messages go to; borrowed like the
+ * router. NULL (the default): they are refused with INTERNAL. */
+struct sales;
+void srv_set_sales(struct srv *srv, struct sales *sales);
 /* After a reload: limits and tokens from cfg (borrowed) apply from now on;
  * timeouts and watermarks of open connections stay as they were set. */
 void srv_set_config(struct srv *srv, const struct cl_config *cfg);

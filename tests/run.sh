@@ -8,7 +8,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-"$root/deploy/install-deps.sh"
+"$root/deploy/install-deps.sh" --tests
 
 jobs=$(nproc 2>/dev/null || echo 2)
 run_suite() {

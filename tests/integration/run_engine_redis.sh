@@ -46,7 +46,7 @@ done
 rcli() { redis-cli -h 127.0.0.1 -p "$port" --raw "$@"; }
 
 calls=400
-"$daemon" --config "$root/deploy/closeloop.yaml" --listen 127.0.0.1:0 \
+"$daemon" --config "$root/deploy/closeloop.yaml" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
 	--redis "127.0.0.1:$port" --ready-file "$dir/ready" --log-level info 2>"$dir/engine.log" &
 epid=$!
 i=0

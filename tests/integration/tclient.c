@@ -501,3 +501,215 @@ uint64_t tclient_offer_decline(struct tclient *c, const char *call_id, uint64_t 
 	env.offer_decline = &m;
 	return tclient_send(c, &env);
 }
+
+/* ---- sales loop ---- */
+
+static const char *nz(const char *s) { return s ? s : ""; }
+
+uint64_t tclient_disposition(struct tclient *c, const char *call_id, int outcome, uint64_t due_ms,
+			     const char *category)
+{
+	Closeloop__V1__Disposition m = CLOSELOOP__V1__DISPOSITION__INIT;
+	wire_env env = CLOSELOOP__V1__ENVELOPE__INIT;
+
+	m.call_id = (char *)nz(call_id);
+	m.outcome = (Closeloop__V1__Outcome)outcome;
+	m.followup_due_ms = due_ms;
+	m.complaint_category = (char *)nz(category);
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_DISPOSITION;
+	env.disposition = &m;
+	return tclient_send(c, &env);
+}
+
+uint64_t tclient_order(struct tclient *c, const char *order_id, const char *call_id,
+		       int64_t amount_minor, const char *currency, const struct tclient_item *items,
+		       size_t n_items, uint32_t priority, bool expedite)
+{
+	Closeloop__V1__OrderPlaced m = CLOSELOOP__V1__ORDER_PLACED__INIT;
+	wire_env env = CLOSELOOP__V1__ENVELOPE__INIT;
+	Closeloop__V1__OrderItem it[128];
+	Closeloop__V1__OrderItem *ip[128];
+
+	if (n_items > 128)
+		return 0;
+	for (size_t i = 0; i < n_items; i++) {
+		closeloop__v1__order_item__init(&it[i]);
+		it[i].sku = (char *)nz(items[i].sku);
+		it[i].quantity = items[i].quantity;
+		it[i].unit_price_minor = items[i].unit_price_minor;
+		ip[i] = &it[i];
+	}
+	m.order_id = (char *)nz(order_id);
+	m.call_id = (char *)nz(call_id);
+	m.amount_minor = amount_minor;
+	m.currency = (char *)nz(currency);
+	m.items = ip;
+	m.n_items = n_items;
+	m.priority = priority;
+	m.expedite = expedite;
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_ORDER_PLACED;
+	env.order_placed = &m;
+	return tclient_send(c, &env);
+}
+
+uint64_t tclient_order_status(struct tclient *c, const char *order_id, int state,
+			      const char *reason)
+{
+	Closeloop__V1__OrderStatus m = CLOSELOOP__V1__ORDER_STATUS__INIT;
+	wire_env env = CLOSELOOP__V1__ENVELOPE__INIT;
+
+	m.order_id = (char *)nz(order_id);
+	m.state = (Closeloop__V1__OrderState)state;
+	m.reason = (char *)nz(reason);
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_ORDER_STATUS;
+	env.order_status = &m;
+	return tclient_send(c, &env);
+}
+
+uint64_t tclient_lead(struct tclient *c, const struct tclient_lead *l)
+{
+	Closeloop__V1__Lead m = CLOSELOOP__V1__LEAD__INIT;
+	wire_env env = CLOSELOOP__V1__ENVELOPE__INIT;
+	size_t n = 0;
+
+	while (l->products && l->products[n])
+		n++;
+	m.lead_id = (char *)nz(l->lead_id);
+	m.call_id = (char *)nz(l->call_id);
+	m.name = (char *)nz(l->name);
+	m.company = (char *)nz(l->company);
+	m.street = (char *)nz(l->street);
+	m.postal_code = (char *)nz(l->postal_code);
+	m.city = (char *)nz(l->city);
+	m.country = (char *)nz(l->country);
+	m.phone = (char *)nz(l->phone);
+	m.email = (char *)nz(l->email);
+	m.consent_contact = l->consent_contact;
+	m.consent_marketing = l->consent_marketing;
+	m.consent_share = l->consent_share;
+	m.products = (char **)l->products;
+	m.n_products = n;
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_LEAD;
+	env.lead = &m;
+	return tclient_send(c, &env);
+}
+
+uint64_t tclient_qa(struct tclient *c, const char *call_id, double score, const char *form_id,
+		    const char *reviewer)
+{
+	Closeloop__V1__QaScore m = CLOSELOOP__V1__QA_SCORE__INIT;
+	wire_env env = CLOSELOOP__V1__ENVELOPE__INIT;
+
+	m.call_id = (char *)nz(call_id);
+	m.score = score;
+	m.form_id = (char *)nz(form_id);
+	m.reviewer = (char *)nz(reviewer);
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_QA_SCORE;
+	env.qa_score = &m;
+	return tclient_send(c, &env);
+}
+
+uint64_t tclient_complaint_update(struct tclient *c, const char *complaint_id, int action,
+				  const char *by)
+{
+	Closeloop__V1__ComplaintUpdate m = CLOSELOOP__V1__COMPLAINT_UPDATE__INIT;
+	wire_env env = CLOSELOOP__V1__ENVELOPE__INIT;
+
+	m.complaint_id = (char *)nz(complaint_id);
+	m.action = (Closeloop__V1__ComplaintAction)action;
+	m.by = (char *)nz(by);
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_COMPLAINT_UPDATE;
+	env.complaint_update = &m;
+	return tclient_send(c, &env);
+}
+
+uint64_t tclient_partner_drain(struct tclient *c, const char *target_id, bool drain,
+			       const char *reason)
+{
+	Closeloop__V1__PartnerDrain m = CLOSELOOP__V1__PARTNER_DRAIN__INIT;
+	wire_env env = CLOSELOOP__V1__ENVELOPE__INIT;
+
+	m.target_id = (char *)nz(target_id);
+	m.drain = drain;
+	m.reason = (char *)nz(reason);
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_PARTNER_DRAIN;
+	env.partner_drain = &m;
+	return tclient_send(c, &env);
+}
+
+uint64_t tclient_erasure(struct tclient *c, const char *phone, const char *email,
+			 const char *reference)
+{
+	Closeloop__V1__ErasureRequest m = CLOSELOOP__V1__ERASURE_REQUEST__INIT;
+	wire_env env = CLOSELOOP__V1__ENVELOPE__INIT;
+
+	m.phone = (char *)nz(phone);
+	m.email = (char *)nz(email);
+	m.reference = (char *)nz(reference);
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_ERASURE_REQUEST;
+	env.erasure_request = &m;
+	return tclient_send(c, &env);
+}
+
+uint64_t tclient_kpi_query(struct tclient *c, int dimension, const char *name, uint64_t from_ms,
+			   uint64_t to_ms, bool total)
+{
+	Closeloop__V1__KpiQuery m = CLOSELOOP__V1__KPI_QUERY__INIT;
+	wire_env env = CLOSELOOP__V1__ENVELOPE__INIT;
+
+	m.dimension = (Closeloop__V1__KpiDimension)dimension;
+	m.name = (char *)nz(name);
+	m.from_ms = from_ms;
+	m.to_ms = to_ms;
+	m.total = total;
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_KPI_QUERY;
+	env.kpi_query = &m;
+	return tclient_send(c, &env);
+}
+
+uint64_t tclient_backlog_query(struct tclient *c, int dimension, const char *name, uint32_t limit)
+{
+	Closeloop__V1__BacklogQuery m = CLOSELOOP__V1__BACKLOG_QUERY__INIT;
+	wire_env env = CLOSELOOP__V1__ENVELOPE__INIT;
+
+	m.dimension = (Closeloop__V1__KpiDimension)dimension;
+	m.name = (char *)nz(name);
+	m.limit = limit;
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_BACKLOG_QUERY;
+	env.backlog_query = &m;
+	return tclient_send(c, &env);
+}
+
+uint64_t tclient_contract_query(struct tclient *c, const char *target_id)
+{
+	Closeloop__V1__ContractQuery m = CLOSELOOP__V1__CONTRACT_QUERY__INIT;
+	wire_env env = CLOSELOOP__V1__ENVELOPE__INIT;
+
+	m.target_id = (char *)nz(target_id);
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_CONTRACT_QUERY;
+	env.contract_query = &m;
+	return tclient_send(c, &env);
+}
+
+wire_env *tclient_reply_of(struct tclient *c, uint64_t seq, int kind, int timeout_ms, int *code)
+{
+	wire_env *env = tclient_expect(c, TCLIENT_ANY, seq, timeout_ms);
+	int rc;
+
+	if (!env) {
+		rc = -1;
+	} else if ((int)env->msg_case == kind) {
+		if (code)
+			*code = 0;
+		return env;
+	} else if (env->msg_case == CLOSELOOP__V1__ENVELOPE__MSG_ERROR) {
+		rc = (int)env->error->code;
+		snprintf(c->last_error, sizeof c->last_error, "%s", env->error->text);
+	} else {
+		rc = -2;
+	}
+	wire_env_free(env);
+	if (code)
+		*code = rc;
+	return NULL;
+}

@@ -108,6 +108,57 @@ const char *tclient_last_error(const struct tclient *c);
 /* Monotonic milliseconds. */
 uint64_t tclient_now_ms(void);
 
+/* ---- sales loop (docs/sales.md); each returns the seq sent, 0 on failure ---- */
+
+/* outcome: an Outcome value; category may be NULL. */
+uint64_t tclient_disposition(struct tclient *c, const char *call_id, int outcome, uint64_t due_ms,
+			     const char *category);
+
+struct tclient_item {
+	const char *sku;
+	int32_t quantity;
+	int64_t unit_price_minor;
+};
+
+uint64_t tclient_order(struct tclient *c, const char *order_id, const char *call_id,
+		       int64_t amount_minor, const char *currency, const struct tclient_item *items,
+		       size_t n_items, uint32_t priority, bool expedite);
+/* state: an OrderState value; reason may be NULL. */
+uint64_t tclient_order_status(struct tclient *c, const char *order_id, int state,
+			      const char *reason);
+
+/* Unused strings may be NULL; products is NULL-terminated (may be NULL). */
+struct tclient_lead {
+	const char *lead_id, *call_id, *name, *company, *street, *postal_code, *city, *country;
+	const char *phone, *email;
+	bool consent_contact, consent_marketing, consent_share;
+	const char *const *products;
+};
+uint64_t tclient_lead(struct tclient *c, const struct tclient_lead *l);
+
+uint64_t tclient_qa(struct tclient *c, const char *call_id, double score, const char *form_id,
+		    const char *reviewer);
+/* action: a ComplaintAction value. */
+uint64_t tclient_complaint_update(struct tclient *c, const char *complaint_id, int action,
+				  const char *by);
+uint64_t tclient_partner_drain(struct tclient *c, const char *target_id, bool drain,
+			       const char *reason);
+uint64_t tclient_erasure(struct tclient *c, const char *phone, const char *email,
+			 const char *reference);
+/* dimension: a KpiDimension value; name may be NULL. */
+uint64_t tclient_kpi_query(struct tclient *c, int dimension, const char *name, uint64_t from_ms,
+			   uint64_t to_ms, bool total);
+uint64_t tclient_backlog_query(struct tclient *c, int dimension, const char *name, uint32_t limit);
+uint64_t tclient_contract_query(struct tclient *c, const char *target_id);
+
+/*
+ * The reply to seq when it is a message of kind (caller frees with
+ * wire_env_free). NULL otherwise; then *code (may be NULL) is the Error's
+ * code (text in tclient_last_error), -1 on timeout or close, -2 for another
+ * kind of message (Ack included).
+ */
+wire_env *tclient_reply_of(struct tclient *c, uint64_t seq, int kind, int timeout_ms, int *code);
+
 #ifdef __cplusplus
 }
 #endif

@@ -947,13 +947,17 @@ static void test_adopt_on_reload(void **state)
 	assert_int_equal(cl_config_load_string(cfg_reload, "new.yaml", &cfg2, err, sizeof err), 0);
 	struct terr_index *ti2 = terr_index_new(cfg2);
 	struct rt *rt2 = rt_new(f->base, cfg2, ti2, &hooks, f);
-	assert_int_equal(rt_adopt(rt2, f->rt), 3);
-	rt_free(f->rt);
-	terr_index_free(f->ti);
-	cl_config_free(f->cfg);
+	/* Hooks fired by the adoption read f->rt: swap first, as the engine does. */
+	struct rt *old_rt = f->rt;
+	struct terr_index *old_ti = f->ti;
+	struct cl_config *old_cfg = f->cfg;
 	f->rt = rt2;
 	f->ti = ti2;
 	f->cfg = cfg2;
+	assert_int_equal(rt_adopt(rt2, old_rt), 3);
+	rt_free(old_rt);
+	terr_index_free(old_ti);
+	cl_config_free(old_cfg);
 
 	/* anna keeps her call and her state; c2 lost ben and waits with c3. */
 	rt_call_info(f->rt, rt_call_find(f->rt, "c1"), &ci);
@@ -1057,6 +1061,41 @@ static void test_performance_update(void **state)
 	fx_free(f);
 }
 
+static const char *cfg_mixed_accept =
+	CFG_HEAD
+	"router: {miss_pause_ms: 1000}\n"
+	"reps:\n"
+	"  - {id: plain, territories: [de], skills: [printers]}\n"
+	"  - {id: desk, territories: [de], skills: [printers], needs_accept: true}\n"
+	"plans: [{name: p, steps: [{targets: reps, strategy: top-down}]}]\n";
+
+/* A call that rang out at a plain target and is then accepted at a target
+ * that needs an accept must reach the PBX again (a new RouteCall). */
+static void test_accept_after_no_answer(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(cfg_mixed_accept);
+	rt_target_login(f->rt, "plain", true, NULL);
+	rt_target_login(f->rt, "desk", true, (void *)0x9);
+	offer(f, "c1", "+4930", NULL, "printers", 0);
+	assert_string_equal(last(f, REC_ROUTE)->target, "plain");
+	assert_int_equal(rt_call_no_answer(f->rt, "c1", "plain", f), 0);
+	const struct rec *o = last(f, REC_OFFER);
+	assert_string_equal(o->target, "desk");
+	assert_true(o->needs_accept);
+	assert_int_equal(count(f, REC_ROUTE, NULL), 1);
+	/* Not yet accepted: the PBX may not answer it. */
+	assert_int_equal(rt_call_answered(f->rt, "c1", NULL, f), -RT_ESTATE);
+	assert_int_equal(rt_offer_accept(f->rt, "c1", o->resv, "desk"), 0);
+	assert_int_equal(count(f, REC_ROUTE, NULL), 2);
+	assert_string_equal(last(f, REC_ROUTE)->target, "desk");
+	assert_int_equal(rt_call_answered(f->rt, "c1", "desk", f), 0);
+	struct rt_stats st;
+	rt_stats(f->rt, &st);
+	assert_int_equal(st.routed, 1); /* one call routed, twice */
+	fx_free(f);
+}
+
 static void test_queue_views(void **state)
 {
 	(void)state;
@@ -1113,6 +1152,7 @@ int main(void)
 		cmocka_unit_test(test_preferred_target),
 		cmocka_unit_test(test_callback_keeps_place),
 		cmocka_unit_test(test_performance_update),
+		cmocka_unit_test(test_accept_after_no_answer),
 		cmocka_unit_test(test_queue_views),
 	};
 	return cmocka_run_group_tests_name("rt", tests, NULL, NULL);

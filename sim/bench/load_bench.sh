@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# load_bench.sh — closeloopd's throughput and routing latency over loopback,
+# next to the transport ceiling, in one run of the same load generator.
+#
+# usage: load_bench.sh BUILD_DIR [--reps N] [--window N] [--pbx N]
+#                      [--duration-ms MS] [--json FILE] [--trunks]
+#   --trunks: N partners answered on their SIP trunks (no desk connections)
+#   instead of N reps at desks: the engine then sees the PBX's traffic alone.
+#   BUILD_DIR holds engine/closeloopd, sim/closeloop-sim and
+#   tests/bench/bare_server (all three built from this tree).
+#
+# Writes a configuration with N reps in one territory (no wrap-up, one
+# longest-idle step, Redis off), starts closeloopd and bare_server on free
+# loopback ports in a mktemp -d directory, runs
+#   closeloop-sim load --window W --bare ...
+# and stops both (by PID, from a trap). docs/sim.md quotes its results.
+set -euo pipefail
+
+build=${1:?usage: $0 BUILD_DIR [--reps N] [--window N] [--pbx N] [--duration-ms MS] [--json FILE]}
+shift
+reps=200 window=256 pbx=1 duration=5000 json= trunks=0
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--reps) reps=$2; shift 2 ;;
+	--window) window=$2; shift 2 ;;
+	--pbx) pbx=$2; shift 2 ;;
+	--duration-ms) duration=$2; shift 2 ;;
+	--json) json=$2; shift 2 ;;
+	--trunks) trunks=1; shift ;;
+	*) echo "$0: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+engine=$build/engine/closeloopd
+sim=$build/sim/closeloop-sim
+bare=$build/tests/bench/bare_server
+for exe in "$engine" "$sim" "$bare"; do
+	[[ -x $exe ]] || { echo "$0: $exe not built" >&2; exit 2; }
+done
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/load_bench.XXXXXX")
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+{
+	cat <<YAML
+engine: {listen: "127.0.0.1:0", log_level: error}
+limits: {max_sessions: $((reps + 64))}
+router: {wrapup_ms: 0, random_seed: 1}
+auth: {pbx: bench-pbx, agent: bench-agent}
+redis: {enabled: false}
+skills: [sales]
+territories:
+  - {name: land, phone: ["+1"]}
+default_territory: land
+YAML
+	if ((trunks)); then
+		# Partners answered on their SIP trunks: no desk connections, so the
+		# engine's traffic is the PBX's alone, as the bare server's is.
+		echo "partners:"
+		for ((i = 1; i <= reps; i++)); do
+			printf '  - {id: ptr-%05d, token: t-%05d, sip: "sip:p%d@trunk.test", territories: [land], skills: [sales]}\n' \
+				"$i" "$i" "$i"
+		done
+	else
+		echo "reps:"
+		for ((i = 1; i <= reps; i++)); do
+			printf '  - {id: rep-%05d, territories: [land], skills: [sales]}\n' "$i"
+		done
+	fi
+	cat <<YAML
+plans:
+  - name: all
+    steps:
+      - {targets: any, territory: caller, skills: all, strategy: longest-idle}
+YAML
+} >"$dir/load.yaml"
+
+wait_ready() {
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $1 ]] && return 0
+		sleep 0.1
+	done
+	echo "$0: $2 did not start" >&2
+	exit 1
+}
+"$engine" --config "$dir/load.yaml" --listen 127.0.0.1:0 --ready-file "$dir/engine.ready" \
+	>"$dir/engine.log" 2>&1 &
+pids+=($!)
+"$bare" --listen 127.0.0.1:0 --ready-file "$dir/bare.ready" 2>"$dir/bare.log" &
+pids+=($!)
+wait_ready "$dir/engine.ready" closeloopd
+wait_ready "$dir/bare.ready" bare_server
+bare_addr=$(sed -n 's/^listen //p' "$dir/bare.ready")
+
+args=(load --ready-file "$dir/engine.ready" --config "$dir/load.yaml" --window "$window"
+	--pbx "$pbx" --duration-ms "$duration" --bare "$bare_addr" --quiet)
+[[ -n $json ]] && args+=(--json "$json")
+((trunks)) && args+=(--trunk-partners)
+"$sim" "${args[@]}"
