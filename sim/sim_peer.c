@@ -9,7 +9,8 @@
  *                 the target's no-answer probability; the engine re-queues
  *                 the call) or CallAnswered, talk for the handle time,
  *                 CallEnded; an answered call closes an order with the
- *                 target's closure rate
+ *                 target's closure rate (the desk then reports it:
+ *                 sim_sales.c)
  *   RejectCall  → done
  * A target that needs_accept gets an Offer on its desk first: the desk
  * answers OfferAccept after the ring time (or OfferDecline with the
@@ -98,8 +99,9 @@ static void arm_patience(struct sim_call *c)
 		evtimer_del(c->timer);
 }
 
-static void send_call_event(struct sim_run *r, struct sim_call *c,
-			    Closeloop__V1__Envelope__MsgCase mc, uint32_t talk_ms)
+/* Returns the frame's seq (0 when the connection is down). */
+static uint64_t send_call_event(struct sim_run *r, struct sim_call *c,
+				Closeloop__V1__Envelope__MsgCase mc, uint32_t talk_ms)
 {
 	char id[64];
 	const char *tid = c->tgt >= 0 ? r->tgts[c->tgt].id : "";
@@ -133,11 +135,13 @@ static void send_call_event(struct sim_run *r, struct sim_call *c,
 		env.call_abandoned = &b;
 		break;
 	}
-	if (sim_conn_send(c->pbx, &env)) {
+	uint64_t seq = sim_conn_send(c->pbx, &env);
+	if (seq) {
 		r->call_events++;
 		if (r->bare)
 			sim_conn_fifo_push(c->pbx, NULL);
 	}
+	return seq;
 }
 
 /* Release the seat held since t_reserved: busy time, plus wrap-up after a
@@ -193,6 +197,10 @@ static void answer(struct sim_run *r, struct sim_call *c, uint64_t now)
 	}
 	if (c->counted)
 		t->k.answered++;
+	if (r->sales_on) {
+		t->sales.answered++;
+		r->sales_all.answered++;
+	}
 	double talk = draw(r, &t->beh.handle);
 	if (talk <= 0 && r->load) {
 		/* Load mode: zero talk time, end in the same breath. */
@@ -213,8 +221,9 @@ static void end_call(struct sim_run *r, struct sim_call *c, uint64_t now)
 	bool closed = sim_rng_uniform(&r->rng) < t->beh.closure_rate;
 	double wire_talk = talk_ms * r->o->speed;
 
-	send_call_event(r, c, CLOSELOOP__V1__ENVELOPE__MSG_CALL_ENDED,
-			wire_talk > UINT32_MAX ? UINT32_MAX : (uint32_t)wire_talk);
+	uint64_t seq = send_call_event(r, c, CLOSELOOP__V1__ENVELOPE__MSG_CALL_ENDED,
+				       wire_talk > UINT32_MAX ? UINT32_MAX : (uint32_t)wire_talk);
+	sim_sales_call_ended(r, c, seq, closed);
 	for (size_t i = 0; i < n; i++) {
 		g[i]->talk_ms += talk_ms;
 		g[i]->closures += closed;
@@ -720,6 +729,9 @@ void sim_peer_frame(struct sim_conn *c, const wire_env *env)
 {
 	struct sim_run *r = c->run;
 
+	/* Replies to the sales loop's requests (and the PBX replies it waits for). */
+	if (r->sales_on && c->ready && sim_sales_reply(c, env))
+		return;
 	switch (env->msg_case) {
 	case CLOSELOOP__V1__ENVELOPE__MSG_HELLO_OK:
 		if (c->kind == SIM_CONN_PBX) {

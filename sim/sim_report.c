@@ -166,6 +166,36 @@ static void errors_text(FILE *f, const struct sim_run *r)
 	fprintf(f, "\n");
 }
 
+static void sales_row(FILE *f, const char *name, const struct sim_sales_fig *g)
+{
+	fprintf(f, "%-26.26s %8" PRIu64 " %7" PRIu64, name, g->answered, g->orders);
+	if (g->answered)
+		fprintf(f, " %6.1f%%", 100.0 * (double)g->orders / (double)g->answered);
+	else
+		fprintf(f, " %7s", "-");
+	fprintf(f,
+		" %6" PRIu64 " %13.2f %11.2f %6" PRIu64 "/%-5" PRIu64 " %9.2f %6" PRIu64 "/%" PRIu64
+		"/%" PRIu64 "\n",
+		g->cancelled, (double)g->revenue_minor / 100.0, (double)g->commission_minor / 100.0,
+		g->leads, g->qualified_leads, (double)g->lead_fees_minor / 100.0, g->open_placed,
+		g->open_allocated, g->open_shipped);
+}
+
+static void sales_text(FILE *f, const struct sim_run *r)
+{
+	fprintf(f, "\nsales loop sent by the desks (every answered call; money in %s)\n",
+		r->cfg && r->cfg->sales.currency ? r->cfg->sales.currency : "?");
+	fprintf(f, "%-26s %8s %7s %7s %6s %13s %11s %12s %9s %s\n", "target", "answered", "orders",
+		"close%", "cancel", "revenue", "commission", "leads/qual", "lead_fees",
+		"open placed/alloc/shipped");
+	for (size_t i = 0; i < r->n_tgts; i++)
+		sales_row(f, r->tgts[i].id, &r->tgts[i].sales);
+	sales_row(f, "overall", &r->sales_all);
+	fprintf(f, "  delivered %" PRIu64 "; sales failures: %" PRIu64 " error replies, %" PRIu64
+		   " unanswered\n",
+		r->sales_all.delivered, r->sales_errors, r->sales_unanswered);
+}
+
 void sim_report_text(FILE *f, const struct sim_run *r, const struct sim_run *bare,
 		     const struct sim_check *chk)
 {
@@ -232,6 +262,8 @@ void sim_report_text(FILE *f, const struct sim_run *r, const struct sim_run *bar
 			fprintf(f, "\n");
 		}
 	}
+	if (r->sales_on)
+		sales_text(f, r);
 	if (chk) {
 		fprintf(f, "\nqueueing-theory check (%s): lambda %.4g/s, handle %.4g ms, %u agents",
 			chk->model, chk->lambda_per_s, chk->handle_ms, chk->agents);
@@ -318,6 +350,32 @@ static json_t *traffic_json(const struct sim_run *r)
 	return o;
 }
 
+static json_t *sales_json(const struct sim_sales_fig *g)
+{
+	json_t *o = json_object(), *b = json_object();
+	json_object_set_new(o, "answered", json_integer((json_int_t)g->answered));
+	json_object_set_new(o, "ordered", json_integer((json_int_t)g->ordered));
+	json_object_set_new(o, "no_order", json_integer((json_int_t)g->no_order));
+	json_object_set_new(o, "orders", json_integer((json_int_t)g->orders));
+	json_object_set_new(o, "closure_rate",
+			    g->answered ? json_real((double)g->orders / (double)g->answered)
+					: json_null());
+	json_object_set_new(o, "cancelled", json_integer((json_int_t)g->cancelled));
+	json_object_set_new(o, "delivered", json_integer((json_int_t)g->delivered));
+	json_object_set_new(o, "revenue_minor", json_integer((json_int_t)g->revenue_minor));
+	json_object_set_new(o, "commission_minor", json_integer((json_int_t)g->commission_minor));
+	json_object_set_new(o, "leads", json_integer((json_int_t)g->leads));
+	json_object_set_new(o, "qualified_leads", json_integer((json_int_t)g->qualified_leads));
+	json_object_set_new(o, "lead_fees_minor", json_integer((json_int_t)g->lead_fees_minor));
+	json_object_set_new(b, "open", json_integer((json_int_t)(g->open_placed + g->open_allocated +
+								  g->open_shipped)));
+	json_object_set_new(b, "placed", json_integer((json_int_t)g->open_placed));
+	json_object_set_new(b, "allocated", json_integer((json_int_t)g->open_allocated));
+	json_object_set_new(b, "shipped", json_integer((json_int_t)g->open_shipped));
+	json_object_set_new(o, "backlog", b);
+	return o;
+}
+
 int sim_report_json(const char *path, const struct sim_run *r, const struct sim_run *bare,
 		    const struct sim_check *chk, char *err, size_t errlen)
 {
@@ -399,6 +457,28 @@ int sim_report_json(const char *path, const struct sim_run *r, const struct sim_
 			json_object_set_new(tg, tt->id, o);
 		}
 		json_object_set_new(root, "targets", tg);
+		json_t *sa = json_object(), *st = json_object();
+		json_object_set_new(sa, "enabled", json_boolean(r->sales_on));
+		if (r->sales_on) {
+			json_object_set_new(sa, "currency", json_string(r->cfg->sales.currency));
+			json_object_set_new(sa, "errors", json_integer((json_int_t)r->sales_errors));
+			json_object_set_new(sa, "unanswered",
+					    json_integer((json_int_t)r->sales_unanswered));
+			json_object_set_new(sa, "overall", sales_json(&r->sales_all));
+			for (size_t i = 0; i < r->n_tgts; i++) {
+				const struct sim_tgt *tt = &r->tgts[i];
+				json_t *o = sales_json(&tt->sales);
+				json_object_set_new(o, "kind", json_string(tt->kind == CFG_KIND_PARTNER
+										  ? "partner"
+										  : "rep"));
+				json_object_set_new(o, "commission_pct", json_real(tt->commission_pct));
+				json_object_set_new(o, "lead_fee_minor",
+						    json_integer((json_int_t)tt->lead_fee_minor));
+				json_object_set_new(st, tt->id, o);
+			}
+		}
+		json_object_set_new(sa, "targets", st);
+		json_object_set_new(root, "sales", sa);
 	}
 	if (chk) {
 		json_t *c = json_object(), *figs = json_object();

@@ -8,7 +8,8 @@
  * a timer, late ones caught up in order; load: a fixed window of calls in
  * flight, each finished call making room for the next) → DRAIN (no new
  * calls; bounded by the grace period) → FLUSH (a short pause so the last
- * frames are written and answered) → DONE (the loop is told to exit).
+ * frames are written and answered, and, with the sales loop, until its
+ * requests have their replies, bounded) → DONE (the loop is told to exit).
  *
  * The measurement window is [start + warm-up, stop]: only calls offered in
  * it count, and busy and logged-in seat time are clipped to it, so the
@@ -369,6 +370,13 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 	struct sim_run *r = arg;
 	(void)fd;
 	(void)what;
+	if (sim_sales_busy(r) && sim_now_us() < r->t_flush_deadline) {
+		/* The sales loop still waits for the engine's replies. */
+		struct timeval tv = tv_ms(20);
+		evtimer_add(r->ev_flush, &tv);
+		return;
+	}
+	sim_sales_close(r);
 	r->phase = SIM_PH_DONE;
 	event_base_loopexit(r->base, NULL);
 }
@@ -401,6 +409,7 @@ static void finish(struct sim_run *r)
 		if (t->recover)
 			evtimer_del(t->recover);
 	}
+	sim_sales_finish(r);
 	struct timeval tv = tv_ms(SIM_FLUSH_MS);
 	evtimer_add(r->ev_flush, &tv);
 }
@@ -588,6 +597,8 @@ struct sim_run *sim_run_new(struct event_base *base, const struct cl_config *cfg
 	    !(r->ev_flush = evtimer_new(base, on_flush, r)) ||
 	    !(r->ev_keepalive = event_new(base, -1, EV_PERSIST, on_keepalive, r)))
 		goto oom;
+	if (!bare && sim_sales_init(r) < 0)
+		goto oom;
 	return r;
 oom:
 	snprintf(err, errlen, "out of memory");
@@ -655,6 +666,7 @@ void sim_run_free(struct sim_run *r)
 {
 	if (!r)
 		return;
+	sim_sales_free(r);
 	for (unsigned i = 0; r->pbx && i < r->n_pbx; i++)
 		sim_conn_close(&r->pbx[i]);
 	for (size_t i = 0; r->desks && i < r->n_tgts; i++)

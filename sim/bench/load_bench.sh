@@ -3,7 +3,8 @@
 # next to the transport ceiling, in one run of the same load generator.
 #
 # usage: load_bench.sh BUILD_DIR [--reps N] [--window N] [--pbx N]
-#                      [--duration-ms MS] [--json FILE] [--trunks]
+#                      [--duration-ms MS] [--json FILE] [--trunks] [--redis HOST:PORT]
+#   --redis HOST:PORT: publish to that Redis (default: publishing off)
 #   --trunks: N partners answered on their SIP trunks (no desk connections)
 #   instead of N reps at desks: the engine then sees the PBX's traffic alone.
 #   BUILD_DIR holds engine/closeloopd, sim/closeloop-sim and
@@ -18,7 +19,7 @@ set -euo pipefail
 
 build=${1:?usage: $0 BUILD_DIR [--reps N] [--window N] [--pbx N] [--duration-ms MS] [--json FILE]}
 shift
-reps=200 window=256 pbx=1 duration=5000 json= trunks=0
+reps=200 window=256 pbx=1 duration=5000 json= trunks=0 redis=
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--reps) reps=$2; shift 2 ;;
@@ -27,6 +28,7 @@ while [[ $# -gt 0 ]]; do
 	--duration-ms) duration=$2; shift 2 ;;
 	--json) json=$2; shift 2 ;;
 	--trunks) trunks=1; shift ;;
+	--redis) redis=$2; shift 2 ;;
 	*) echo "$0: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -90,8 +92,9 @@ wait_ready() {
 	echo "$0: $2 did not start" >&2
 	exit 1
 }
-"$engine" --config "$dir/load.yaml" --listen 127.0.0.1:0 --ready-file "$dir/engine.ready" \
-	>"$dir/engine.log" 2>&1 &
+eargs=(--config "$dir/load.yaml" --listen 127.0.0.1:0 --ready-file "$dir/engine.ready")
+[[ -n $redis ]] && eargs+=(--redis "$redis")
+"$engine" "${eargs[@]}" >"$dir/engine.log" 2>&1 &
 pids+=($!)
 "$bare" --listen 127.0.0.1:0 --ready-file "$dir/bare.ready" 2>"$dir/bare.log" &
 pids+=($!)

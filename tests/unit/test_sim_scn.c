@@ -166,6 +166,35 @@ static void test_defaults_from_config(void **state)
 	assert_int_equal(s->queues[0].n_skills, 0);
 }
 
+/* The sales block: defaults (on unless the mode says otherwise), values,
+ * and its delay scaled with the rest. */
+static void test_sales(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(sim_scn_load_string("duration_ms: 1000\n", "d.yaml", &f->scn, f->err,
+					     sizeof f->err),
+			 0);
+	const struct sim_sales_beh *d = &f->scn->sales;
+	assert_int_equal(d->enabled, -1);
+	assert_true(d->order_mean_minor == 25000 && d->amount_step_minor == 100);
+	assert_true(d->lead_rate == 0.3 && d->cancel_rate == 0.05 && d->status_ms == 2000);
+	sim_scn_free(f->scn);
+	f->scn = NULL;
+	assert_int_equal(sim_scn_load_string("duration_ms: 1000\n"
+					     "sales: {enabled: false, order_mean_minor: 9000,\n"
+					     "        amount_step_minor: 250, lead_rate: 1,\n"
+					     "        consent_rate: 0, cancel_rate: 0.5, status_ms: 800}\n",
+					     "s.yaml", &f->scn, f->err, sizeof f->err),
+			 0);
+	const struct sim_sales_beh *b = &f->scn->sales;
+	assert_int_equal(b->enabled, 0);
+	assert_true(b->order_mean_minor == 9000 && b->amount_step_minor == 250);
+	assert_true(b->lead_rate == 1 && b->consent_rate == 0 && b->cancel_rate == 0.5);
+	sim_scn_scale(f->scn, 4);
+	assert_true(b->status_ms == 200);
+	assert_true(b->order_mean_minor == 9000); /* money is not time */
+}
+
 /* Each bad scenario is refused with the line and the reason. */
 static void test_errors(void **state)
 {
@@ -189,6 +218,10 @@ static void test_errors(void **state)
 		{"duration_ms: 9\npbx_connections: 65\n", "pbx_connections must be in [1, 64]"},
 		{"duration_ms: 9\n---\nduration_ms: 8\n", "more than one YAML document"},
 		{"duration_ms: [9\n", "s.yaml:"},
+		{"duration_ms: 9\nsales: {enabled: yes}\n", "s.yaml:2: enabled must be true or false"},
+		{"duration_ms: 9\nsales: {lead_rate: 2}\n", "lead_rate must be in [0, 1], not 2"},
+		{"duration_ms: 9\nsales: {amount_step_minor: 0}\n", "amount_step_minor must be in [1,"},
+		{"duration_ms: 9\nsales:\n  order_mean: 5\n", "s.yaml:3: sales: unknown key 'order_mean'"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct sim_scn *s = NULL;
@@ -256,6 +289,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profile_and_scale, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults_from_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sales, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bind_errors, setup, teardown),
 		cmocka_unit_test(test_shipped_example),
