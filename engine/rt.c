@@ -1216,7 +1216,17 @@ void rt_call_info(const struct rt *rt, const struct rt_call *c, struct rt_call_i
 	o->callback = c->callback;
 	o->callback_number = c->callback ? c->callback_number : NULL;
 	o->preferred_target = c->w[RT_PREF].q ? rt->targets[c->w[RT_PREF].q->key.terr].id : NULL;
+	o->user = c->user;
 }
+
+void rt_call_set_user(struct rt *rt, const struct rt_call *c, void *user)
+{
+	(void)rt;
+	/* The router owns every call; hooks only see them as const. */
+	((struct rt_call *)c)->user = user;
+}
+
+void *rt_call_user(const struct rt_call *c) { return c->user; }
 
 void rt_target_info(const struct rt *rt, const struct rt_target *t, struct rt_target_info *o)
 {

@@ -140,6 +140,7 @@ struct rt_call_info {
 	bool callback;            /* call back callback_number when routed */
 	const char *callback_number;
 	const char *preferred_target; /* NULL when none */
+	void *user;               /* as given to rt_call_set_user, NULL when none */
 };
 
 struct rt_target_info {
@@ -330,6 +331,21 @@ int rt_offer_decline(struct rt *rt, const char *call_id, uint64_t reservation_id
 struct rt_call *rt_call_find(const struct rt *rt, const char *call_id);
 struct rt_target *rt_target_find(const struct rt *rt, const char *target_id);
 void rt_call_info(const struct rt *rt, const struct rt_call *c, struct rt_call_info *out);
+
+/*
+ * One opaque pointer per call for the module that keeps its own record of
+ * each call (the engine gives it to the sales module), so that module finds
+ * its record from an event in O(1) instead of by id. NULL when the call is
+ * offered; reported in rt_call_info.user; never read by the router. It goes
+ * with the call and is not carried over by rt_adopt (adopted calls start with
+ * NULL). Borrowed: whoever sets it owns what it points to and must clear it
+ * (or stop trusting it) before freeing that. c may be a call handed to a hook
+ * or an event (the router owns it; only this slot changes).
+ */
+void rt_call_set_user(struct rt *rt, const struct rt_call *c, void *user);
+/* The pointer set by rt_call_set_user, NULL when none: rt_call_info's
+ * `user` without filling the whole view. */
+void *rt_call_user(const struct rt_call *c);
 void rt_target_info(const struct rt *rt, const struct rt_target *t, struct rt_target_info *out);
 const char *rt_call_id(const struct rt_call *c);
 const char *rt_target_id(const struct rt_target *t);

@@ -136,6 +136,7 @@ struct rt_call {
 	struct rt_call *seat_next, *seat_prev;
 	bool in_table;
 	struct rt *rt;
+	void *user;             /* rt_call_set_user: borrowed, never read here */
 };
 
 struct rt {

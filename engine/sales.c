@@ -11,7 +11,10 @@
  * the watch list; still without a disposition disposition_timeout_s after its
  * end, it is flagged once (event call.undisposed, counter). Both lists make
  * the tick O(expired), never a scan. At max_records the oldest ended record
- * goes early (counted).
+ * goes early (counted). Records are found by id in an open-addressing table
+ * (sales_internal.h); router events need no lookup: the router's call
+ * points at its live record (rt_call_set_user, set at the offer, cleared at
+ * the end), so the per-event cost does not grow with the records kept.
  *
  * KPIs are counted from the same events, at the time of each event (see
  * sales_kpi.c); follow-up attempts, which the module itself offers, are kept
@@ -183,33 +186,109 @@ void sales_emit(struct sales *s, const char *type, const char *call, const char 
 
 /* ---- call records ---- */
 
+/* FNV-1a, never 0 (0 marks an empty slot). */
+static uint64_t ctab_hash(const char *id)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	h ^= h >> 29; /* the low bits pick the slot: mix the high ones in */
+	return h ? h : 1;
+}
+
+static struct sales_call *ctab_find(const struct sales_ctab *t, const char *id, uint64_t h)
+{
+	if (!t->v)
+		return NULL;
+	for (size_t i = h & t->mask; t->v[i].h; i = (i + 1) & t->mask)
+		if (t->v[i].h == h && strcmp(t->v[i].c->id, id) == 0)
+			return t->v[i].c;
+	return NULL;
+}
+
+static void ctab_place(struct sales_ctab *t, struct sales_call *c)
+{
+	size_t i = c->h & t->mask;
+
+	while (t->v[i].h)
+		i = (i + 1) & t->mask;
+	t->v[i] = (struct sales_cslot){c->h, c};
+}
+
+/* c->h set. 0, or -1 when growing failed (c not added). */
+static int ctab_add(struct sales_ctab *t, struct sales_call *c)
+{
+	if (!t->v || (t->n + 1) * 4 > (t->mask + 1) * 3) {
+		size_t cap = t->v ? (t->mask + 1) * 2 : 1024;
+		struct sales_cslot *old = t->v, *nv = calloc(cap, sizeof *nv);
+		size_t old_cap = t->v ? t->mask + 1 : 0;
+		if (!nv)
+			return -1;
+		t->v = nv;
+		t->mask = cap - 1;
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i].h)
+				ctab_place(t, old[i].c);
+		free(old);
+	}
+	ctab_place(t, c);
+	t->n++;
+	return 0;
+}
+
+/* Remove c (present). The entries after it in its cluster move back so
+ * that every entry stays reachable from its home slot. */
+static void ctab_del(struct sales_ctab *t, const struct sales_call *c)
+{
+	size_t i = c->h & t->mask;
+
+	while (t->v[i].c != c)
+		i = (i + 1) & t->mask;
+	for (size_t j = (i + 1) & t->mask; t->v[j].h; j = (j + 1) & t->mask) {
+		size_t home = t->v[j].h & t->mask;
+		/* j may fill the hole at i when its home is not in (i, j]. */
+		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+			t->v[i] = t->v[j];
+			i = j;
+		}
+	}
+	t->v[i] = (struct sales_cslot){0, NULL};
+	t->n--;
+}
+
+void sales_call_prefetch(const struct sales *s, const char *id)
+{
+	if (!s || !id || !s->calls.v)
+		return;
+	__builtin_prefetch(&s->calls.v[ctab_hash(id) & s->calls.mask]);
+	/* At max_records the offer also evicts the oldest ended record: its
+	 * slot too (the record itself was prefetched when it became the
+	 * oldest, see call_remove). */
+	const struct sales_call *old = s->ended_head;
+	if (old && s->n_calls >= s->cfg->sales.max_records)
+		__builtin_prefetch(&s->calls.v[old->h & s->calls.mask]);
+}
+
 /* A call's events come in runs (offered, queued, reserved in one router
  * call): the last record found is checked first. */
 struct sales_call *sales_call_find(struct sales *s, const char *id)
 {
-	struct sales_call *c = NULL;
+	struct sales_call *c;
 
 	if (!id)
 		return NULL;
 	if (s->last_call && strcmp(s->last_call->id, id) == 0)
 		return s->last_call;
-	HASH_FIND_STR(s->calls, id, c);
-	if (c)
+	if ((c = ctab_find(&s->calls, id, ctab_hash(id))))
 		s->last_call = c;
 	return c;
 }
 
 static void call_free(struct sales_call *c)
 {
-	free(c->id);
-	free(c->caller);
+	/* id .. plan are inside c; target is borrowed from its sales_target. */
 	free(c->callback);
-	free(c->postal);
-	free(c->dialed);
-	free(c->segment);
-	free(c->territory);
-	free(c->plan);
-	free(c->target);
 	free(c->result_id);
 	while (c->qa) {
 		struct sales_qa_ent *q = c->qa;
@@ -220,14 +299,36 @@ static void call_free(struct sales_call *c)
 	free(c);
 }
 
+/* The router's call rc points back at c from now on (sales_event finds c
+ * without a lookup). */
+static void call_attach(struct sales *s, struct sales_call *c, const struct rt_call *rc)
+{
+	rt_call_set_user(s->rt, rc, c);
+	c->rc = rc;
+	c->rc_gen = s->rt_gen;
+}
+
+/* No router call points at c any more. A call of an older router is left
+ * alone: that router is gone, or about to be, with its calls. */
+static void call_detach(struct sales *s, struct sales_call *c)
+{
+	if (c->rc && c->rc_gen == s->rt_gen && s->rt)
+		rt_call_set_user(s->rt, c->rc, NULL);
+	c->rc = NULL;
+}
+
 /* Unlink c from everything and free it. */
 static void call_remove(struct sales *s, struct sales_call *c)
 {
+	call_detach(s, c);
 	if (s->last_call == c)
 		s->last_call = NULL;
-	HASH_DEL(s->calls, c);
-	if (c->flags & SC_IN_ENDED)
+	ctab_del(&s->calls, c);
+	if (c->flags & SC_IN_ENDED) {
 		DL_UNLINK(s->ended_head, s->ended_tail, c, prev, next);
+		if (s->ended_head) /* the next to expire or be evicted: see sales_call_prefetch */
+			__builtin_prefetch(s->ended_head);
+	}
 	if (c->flags & SC_IN_UNDISP)
 		DL_UNLINK(s->undisp_head, s->undisp_tail, c, uprev, unext);
 	s->n_calls--;
@@ -244,10 +345,52 @@ static int set_str(char **dst, const char *src)
 	return 0;
 }
 
+/* Wipe a personal string kept inside the record, then forget it. */
+static void wipe(char **p)
+{
+	if (*p)
+		memset(*p, 0, strlen(*p));
+	*p = NULL;
+}
+
+/*
+ * A record and its seven fixed strings (id, caller, postal, dialed, segment,
+ * territory, plan) in one allocation: one malloc and one free per call
+ * instead of eight of each. "" (and NULL) is kept as NULL, except the id.
+ */
+static struct sales_call *call_alloc(const struct rt_call_info *ci)
+{
+	const char *src[7] = {ci->id,	   ci->caller,	  ci->postal_code, ci->dialed,
+			      ci->segment, ci->territory, ci->plan};
+	size_t len[7], total = 0;
+
+	for (int i = 0; i < 7; i++) {
+		len[i] = src[i] ? strlen(src[i]) : 0;
+		total += len[i] ? len[i] + 1 : 0;
+	}
+	if (!len[0])
+		return NULL; /* the router never has a call without an id */
+	struct sales_call *c = calloc(1, sizeof *c + total);
+	if (!c)
+		return NULL;
+	char **dst[7] = {&c->id, &c->caller, &c->postal, &c->dialed, &c->segment, &c->territory,
+			 &c->plan};
+	char *p = (char *)(c + 1);
+	for (int i = 0; i < 7; i++) {
+		if (!len[i])
+			continue;
+		memcpy(p, src[i], len[i] + 1);
+		*dst[i] = p;
+		p += len[i] + 1;
+	}
+	return c;
+}
+
 static struct sales_call *call_new(struct sales *s, const struct rt_call_info *ci, bool followup,
 				   uint64_t ts)
 {
-	struct sales_call *old = sales_call_find(s, ci->id), *c;
+	uint64_t h = ctab_hash(ci->id);
+	struct sales_call *old = ctab_find(&s->calls, ci->id, h), *c;
 
 	if (old) { /* an ended record with a reused id: the new call wins */
 		call_remove(s, old);
@@ -257,19 +400,14 @@ static struct sales_call *call_new(struct sales *s, const struct rt_call_info *c
 		call_remove(s, s->ended_head);
 		s->st.records_evicted++;
 	}
-	if (!(c = calloc(1, sizeof *c)))
+	if (!(c = call_alloc(ci)))
 		return NULL;
-	if (!(c->id = strdup(ci->id)) || set_str(&c->caller, ci->caller) < 0 ||
-	    set_str(&c->postal, ci->postal_code) < 0 || set_str(&c->dialed, ci->dialed) < 0 ||
-	    set_str(&c->segment, ci->segment) < 0 || set_str(&c->territory, ci->territory) < 0 ||
-	    set_str(&c->plan, ci->plan) < 0)
-		goto fail;
 	c->skills = ci->skills;
 	c->priority = ci->priority;
 	c->offered_ms = ts;
 	c->flags = SC_LIVE | (followup ? SC_FOLLOWUP : 0);
-	HASH_ADD_KEYPTR(hh, s->calls, c->id, strlen(c->id), c);
-	if (c->oom)
+	c->h = h;
+	if (ctab_add(&s->calls, c) < 0)
 		goto fail;
 	s->n_calls++;
 	s->last_call = c; /* its next events follow at once */
@@ -307,6 +445,23 @@ static void k_handled(struct sales_kpi *k, void *a)
 }
 
 /*
+ * The series (dim d[i], name) of a new record. Consecutive calls mostly share
+ * territory and plan, so the series used last for each of the three call
+ * dimensions is tried first (a strcmp instead of a formatted key and a hash
+ * lookup). Series live as long as the module.
+ */
+static struct sales_series *hot_series(struct sales *s, int i, enum sales_dim d, const char *name)
+{
+	struct sales_series *x = s->hot[i];
+
+	if (x && x->dim == d && strcmp(x->name, name) == 0)
+		return x;
+	if ((x = sales_series_get(s, d, name)))
+		s->hot[i] = x;
+	return x;
+}
+
+/*
  * fn on the buckets at t of c's dimensions in dims (SALES_DIMS_*), through
  * the series cached in the record: the hot path of every router event
  * (sales_kpi_each finds series by name, for the rarer requests).
@@ -315,15 +470,17 @@ static void call_kpi(struct sales *s, struct sales_call *c, unsigned dims, uint6
 		     void (*fn)(struct sales_kpi *k, void *arg), void *arg)
 {
 	static const enum sales_dim d[3] = {SALES_DIM_ALL, SALES_DIM_TERRITORY, SALES_DIM_QUEUE};
-	const char *names[3] = {"all", c->territory && *c->territory ? c->territory : "none",
-				c->plan && *c->plan ? c->plan : "none"};
 	struct sales_kpi *k;
 
 	for (int i = 0; i < 3; i++) {
 		if (!(dims & (1u << d[i])))
 			continue;
-		if (!c->ser[i])
-			c->ser[i] = sales_series_get(s, d[i], names[i]);
+		if (!c->ser[i]) {
+			const char *name = i == 0 ? "all"
+					   : i == 1 ? (c->territory && *c->territory ? c->territory : "none")
+						    : (c->plan && *c->plan ? c->plan : "none");
+			c->ser[i] = hot_series(s, i, d[i], name);
+		}
 		if ((k = sales_series_at(s, c->ser[i], t)))
 			fn(k, arg);
 	}
@@ -332,20 +489,28 @@ static void call_kpi(struct sales *s, struct sales_call *c, unsigned dims, uint6
 								       : SALES_DIM_REP;
 		if (!(dims & (1u << td)))
 			return;
-		if (!c->ser[3])
-			c->ser[3] = sales_series_get(s, td, c->target);
+		if (!c->ser[3]) {
+			/* The target keeps its series: found once per target. */
+			struct sales_target *st = c->tgt;
+			if (st && st->ser && st->ser->dim == td)
+				c->ser[3] = st->ser;
+			else if ((c->ser[3] = sales_series_get(s, td, c->target)) && st)
+				st->ser = c->ser[3];
+		}
 		if ((k = sales_series_at(s, c->ser[3], t)))
 			fn(k, arg);
 	}
 }
 
-/* The record's target changed: its cached series no longer applies. */
-static void call_target(struct sales_call *c, const char *id, int kind)
+/* The record's target changed (t may be NULL: none); its cached series no
+ * longer applies. The id is borrowed from t, which outlives every record. */
+static void call_target(struct sales_call *c, struct sales_target *t, int kind)
 {
-	if (!c->target || !id || strcmp(c->target, id) != 0 || c->target_kind != kind)
+	if (!t || c->tgt != t || c->target_kind != kind)
 		c->ser[3] = NULL;
-	set_str(&c->target, id);
-	c->target_kind = kind;
+	c->tgt = t;
+	c->target = t ? t->id : NULL;
+	c->target_kind = t ? kind : 0;
 }
 
 void sales_call_closed(struct sales *s, struct sales_call *c, uint64_t now)
@@ -357,7 +522,7 @@ void sales_call_closed(struct sales *s, struct sales_call *c, uint64_t now)
 		return;
 	call_kpi(s, c, SALES_DIMS_EVERY, now, k_closed, NULL);
 	if (c->win_seq)
-		sales_win_closed(s, c->target, c->win_seq);
+		sales_win_closed_t(s, c->tgt, c->win_seq);
 }
 
 /* ---- router events ---- */
@@ -371,6 +536,7 @@ static void on_offered(struct sales *s, const struct rt_event *ev, const struct 
 		CL_LOG_ERROR("sales: call %s: out of memory for its record", ci->id);
 		return;
 	}
+	call_attach(s, c, ev->call);
 	s->st.records = s->n_calls;
 	if (!fu)
 		call_kpi(s, c, SALES_DIMS_CALL, ev->ts_ms, k_offered, NULL);
@@ -381,15 +547,16 @@ static void on_ended(struct sales *s, struct sales_call *c, const struct rt_even
 	bool fu = c->flags & SC_FOLLOWUP;
 
 	c->flags &= ~(uint32_t)SC_LIVE;
+	call_detach(s, c); /* the router frees its call after this event */
 	c->ended_ms = ev->ts_ms;
 	c->end = ev->end;
 	if (!fu && ev->end == RT_END_ABANDONED) {
 		/* Abandoned while ringing counts against the target too. */
-		const char *t = ev->target ? c->target : NULL;
+		bool t = ev->target && c->target;
 		call_kpi(s, c, SALES_DIMS_CALL | (t ? SALES_DIMS_TARGET : 0u), ev->ts_ms, k_abandoned,
 			 NULL);
 		if (t)
-			sales_win_add(s, t, c->target_kind, ev->ts_ms, false, 0);
+			sales_win_add_t(s, c->tgt, ev->ts_ms, false, 0);
 	}
 	if (!fu && (c->flags & SC_ANSWERED)) {
 		struct kinc x = {.ms = c->ended_ms > c->answered_ms ? c->ended_ms - c->answered_ms : 0};
@@ -406,19 +573,38 @@ static void on_ended(struct sales *s, struct sales_call *c, const struct rt_even
 	}
 }
 
+/*
+ * The live record of an event's call. The router's call points at it
+ * (call_attach at the offer): no lookup. A call without the pointer (carried
+ * over from the router before a reload) is looked up by id once and
+ * attached. NULL when there is no live record.
+ */
+static struct sales_call *event_call(struct sales *s, const struct rt_call *rc)
+{
+	struct sales_call *c = rt_call_user(rc);
+
+	if (c)
+		return c; /* attached records are live: detached at their end */
+	if (!(c = sales_call_find(s, rt_call_id(rc))) || !(c->flags & SC_LIVE))
+		return NULL;
+	call_attach(s, c, rc);
+	return c;
+}
+
 void sales_event(struct sales *s, const struct rt_event *ev)
 {
-	struct rt_call_info ci;
 	struct sales_call *c;
 
 	if (!s || !ev->call || !s->rt)
 		return;
-	rt_call_info(s->rt, ev->call, &ci);
 	if (ev->type == RT_EV_CALL_OFFERED) {
+		struct rt_call_info ci;
+		rt_call_info(s->rt, ev->call, &ci);
 		on_offered(s, ev, &ci);
 		return;
 	}
-	if (!(c = sales_call_find(s, ci.id)) || !(c->flags & SC_LIVE))
+	/* Wrap-up ends after CALL_ENDED, which closed the record: nothing to do. */
+	if (ev->type == RT_EV_CALL_WRAPUP_DONE || !(c = event_call(s, ev->call)))
 		return;
 	bool fu = c->flags & SC_FOLLOWUP;
 	switch (ev->type) {
@@ -426,9 +612,8 @@ void sales_event(struct sales *s, const struct rt_event *ev)
 		if (ev->target) {
 			struct rt_target_info ti;
 			rt_target_info(s->rt, ev->target, &ti);
-			call_target(c, ti.id, ti.kind);
+			call_target(c, sales_target_get(s, ti.id, ti.kind), ti.kind);
 			c->reserved_ms = ev->ts_ms;
-			sales_target_get(s, ti.id, ti.kind);
 			if (!fu)
 				call_kpi(s, c, SALES_DIMS_TARGET, ev->ts_ms, k_offered, NULL);
 		}
@@ -442,7 +627,10 @@ void sales_event(struct sales *s, const struct rt_event *ev)
 		if (ev->target) {
 			struct rt_target_info ti;
 			rt_target_info(s->rt, ev->target, &ti);
-			call_target(c, ti.id, ti.kind);
+			struct sales_target *st = c->tgt && strcmp(c->tgt->id, ti.id) == 0
+							  ? c->tgt
+							  : sales_target_get(s, ti.id, ti.kind);
+			call_target(c, st, ti.kind);
 		}
 		c->flags |= SC_ANSWERED;
 		c->answered_ms = ev->ts_ms;
@@ -451,10 +639,10 @@ void sales_event(struct sales *s, const struct rt_event *ev)
 			struct kinc x = {.ms = wait, .in_sl = wait <= s->cfg->sales.service_level_ms};
 			call_kpi(s, c, SALES_DIMS_EVERY, ev->ts_ms, k_answered, &x);
 			uint64_t ring = c->answered_ms > c->reserved_ms ? c->answered_ms - c->reserved_ms : 0;
-			c->win_seq = sales_win_add(s, c->target, c->target_kind, ev->ts_ms, true,
-						   ring > UINT32_MAX ? UINT32_MAX : (uint32_t)ring);
+			c->win_seq = sales_win_add_t(s, c->tgt, ev->ts_ms, true,
+						     ring > UINT32_MAX ? UINT32_MAX : (uint32_t)ring);
 			if (c->flags & SC_CLOSED) /* an order came before the answer event */
-				sales_win_closed(s, c->target, c->win_seq);
+				sales_win_closed_t(s, c->tgt, c->win_seq);
 		}
 		break;
 	}
@@ -721,24 +909,33 @@ int sales_erase(struct sales *s, const struct sales_actor *a, const char *phone,
 	out->leads = sales_leads_erase(s, &who);
 	/* Tasks before records: ending an attempt's router call updates its record. */
 	out->followups = sales_tasks_erase(s, &who);
-	struct sales_call *c, *tmp;
-	HASH_ITER(hh, s->calls, c, tmp) {
-		bool hit = sales_person_has(who.phones, who.n_phones, c->caller) ||
-			   sales_person_has(who.phones, who.n_phones, c->callback) ||
-			   sales_person_has(who.calls, who.n_calls, c->id);
-		if (!hit)
+	/* Two passes: removing moves entries of the table, so the first one
+	 * only marks. */
+	struct sales_ctab *tab = &s->calls;
+	for (size_t i = 0; tab->v && i <= tab->mask; i++) {
+		struct sales_call *c = tab->v[i].c;
+		if (!c || !(sales_person_has(who.phones, who.n_phones, c->caller) ||
+			    sales_person_has(who.phones, who.n_phones, c->callback) ||
+			    sales_person_has(who.calls, who.n_calls, c->id)))
 			continue;
 		out->calls++;
 		if (c->flags & SC_LIVE) {
 			/* The router still has the call: keep the record for its
 			 * figures, without the personal fields. */
-			free(c->caller);
+			wipe(&c->caller);
+			wipe(&c->postal);
 			free(c->callback);
-			free(c->postal);
-			c->caller = c->callback = c->postal = NULL;
+			c->callback = NULL;
 		} else {
-			call_remove(s, c);
+			c->flags |= SC_ERASE;
 		}
+	}
+	for (size_t i = 0; out->calls && tab->v && i <= tab->mask;) {
+		struct sales_call *c = tab->v[i].c;
+		if (c && (c->flags & SC_ERASE))
+			call_remove(s, c); /* slot i may now hold a later entry: look again */
+		else
+			i++;
 	}
 	s->st.records = s->n_calls;
 
@@ -912,11 +1109,10 @@ void sales_free(struct sales *s)
 	sales_set_pub(s, NULL);
 	if (s->tick)
 		event_free(s->tick);
-	struct sales_call *c, *tmp;
-	HASH_ITER(hh, s->calls, c, tmp) {
-		HASH_DEL(s->calls, c);
-		call_free(c);
-	}
+	for (size_t i = 0; s->calls.v && i <= s->calls.mask; i++)
+		if (s->calls.v[i].c)
+			call_free(s->calls.v[i].c);
+	free(s->calls.v);
 	/* The heaps first: deinit clears the nodes inside tasks and complaints. */
 	rt_heap_deinit(&s->task_heap);
 	rt_heap_deinit(&s->cmp_heap);
@@ -939,8 +1135,12 @@ void sales_set_config(struct sales *s, const struct cl_config *cfg)
 
 void sales_set_rt(struct sales *s, struct rt *rt)
 {
-	if (s)
-		s->rt = rt;
+	if (!s || s->rt == rt)
+		return;
+	/* Records attached to the old router's calls stay as they are; the new
+	 * router's calls start unattached (event_call attaches them). */
+	s->rt = rt;
+	s->rt_gen++;
 }
 
 void sales_set_clock(struct sales *s, uint64_t (*now_ms)(void *arg), void *arg)

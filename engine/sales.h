@@ -139,6 +139,16 @@ void sales_set_clock(struct sales *s, uint64_t (*now_ms)(void *arg), void *arg);
  * reject hooks: their events say it all (a reject ends the call). */
 void sales_event(struct sales *s, const struct rt_event *ev);
 
+/*
+ * A call with this id is about to be offered: start loading the part of the
+ * record table its offer will probe (a hint; nothing changes). Every new
+ * call checks whether its id names a kept record, a probe that lands
+ * anywhere in a table of up to max_records entries and mostly misses the
+ * caches; the server calls this before rt_call_offer so the load overlaps
+ * the routing decision. s and id may be NULL. Loop thread only.
+ */
+void sales_call_prefetch(const struct sales *s, const char *id);
+
 /* What an Offer for a follow-up call carries. Strings borrowed from the module. */
 struct sales_offer_info {
 	const char *task_id;

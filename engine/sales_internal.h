@@ -10,7 +10,8 @@
  * (JSON views), sales_wire.c (the protocol messages).
  *
  * Ownership: struct sales owns every object below. Strings inside them are
- * heap copies owned by their object. Personal data (caller numbers, lead
+ * heap copies owned by their object (a call record's fixed strings share its
+ * allocation; its target id is borrowed from the module's target object). Personal data (caller numbers, lead
  * fields) lives only in call records, leads and follow-up tasks, which is
  * where erasure looks.
  */
@@ -47,6 +48,27 @@ enum {
 	SC_FLAGGED = 1u << 4,    /* reported as undisposed */
 	SC_IN_ENDED = 1u << 5,   /* on the ended list */
 	SC_IN_UNDISP = 1u << 6,  /* on the undisposed-watch list */
+	SC_ERASE = 1u << 7,      /* erasure: remove (second pass) */
+};
+
+/*
+ * Call records by id: open addressing with linear probing, each slot holding
+ * the id's hash next to the record. Up to max_records (200,000 by default)
+ * records, almost all ended: the lookup every new call makes (is its id
+ * reused?) nearly always misses, and a miss here reads one or two slots of
+ * a contiguous array, where a chained table (uthash) walks records spread
+ * over the heap, one cache miss per link. Removal shifts the cluster back
+ * (no tombstones). Load stays under 3/4; 16 bytes per slot.
+ */
+struct sales_cslot {
+	uint64_t h;                /* 0 = empty */
+	struct sales_call *c;
+};
+
+struct sales_ctab {
+	struct sales_cslot *v;
+	size_t mask;               /* slots - 1; v == NULL: no slots yet */
+	size_t n;
 };
 
 /* A QA score of a call (one per form). */
@@ -58,17 +80,24 @@ struct sales_qa_ent {
 
 /* One call, from CallOffered until record_retention_s after its end. */
 struct sales_call {
-	UT_hash_handle hh;         /* s->calls by id */
+	uint64_t h;                /* hash of id: its slot in s->calls */
 	struct sales_call *prev, *next;   /* ended list, oldest end first */
 	struct sales_call *uprev, *unext; /* answered, ended, not disposed */
-	bool oom;
+	/* id .. plan live in the record's own allocation (one malloc per call);
+	 * "" is kept as NULL. Erasure wipes caller and postal in place. */
 	char *id;
 	char *caller;              /* personal: erasable */
-	char *callback;            /* personal: callback number, may be NULL */
+	char *callback;            /* personal: callback number, heap, may be NULL */
 	char *postal;              /* personal (with the number): erasable */
 	char *dialed, *segment, *territory, *plan;
-	char *target;              /* reserved or answering target, NULL = none */
+	const char *target;        /* reserved or answering target (tgt->id), NULL = none */
+	struct sales_target *tgt;  /* that target's window; targets live as long as the module */
 	int target_kind;           /* CFG_KIND_* of target */
+	/* The router's call while the record is live and attached to it
+	 * (rt_call_set_user points back here); NULL once ended. rc_gen is
+	 * s->rt_gen at the time: a call of an older router is never touched. */
+	const struct rt_call *rc;
+	uint64_t rc_gen;
 	uint64_t skills;
 	uint32_t priority;
 	uint32_t flags;
@@ -138,6 +167,7 @@ struct sales_target {
 	uint64_t breach_since_ms;
 	double penalty, closure;   /* last given to the router */
 	bool perf_set;
+	struct sales_series *ser;  /* its KPI series (partner or rep), NULL = not looked up */
 };
 
 /* ---- orders ---- */
@@ -257,8 +287,10 @@ struct sales {
 	uint64_t boot_ms;          /* ids made by the module: <kind>-<boot_ms>-<n> */
 	uint64_t seq;
 
-	struct sales_call *calls;  /* by id */
+	struct sales_ctab calls;   /* records by id */
 	struct sales_call *last_call; /* the record found last (cache) */
+	uint64_t rt_gen;           /* bumped by sales_set_rt: see sales_call.rc */
+	struct sales_series *hot[3]; /* series all / territory / queue used last */
 	struct sales_call *ended_head, *ended_tail;
 	struct sales_call *undisp_head, *undisp_tail;
 	uint64_t n_calls;
@@ -344,6 +376,10 @@ void sales_target_dirty(struct sales *s, struct sales_target *t);
 uint64_t sales_win_add(struct sales *s, const char *target, int kind, uint64_t now,
 		       bool answered, uint32_t answer_ms);
 void sales_win_closed(struct sales *s, const char *target, uint64_t seq);
+/* The same on a target already found (the call records keep theirs). t may be NULL. */
+uint64_t sales_win_add_t(struct sales *s, struct sales_target *t, uint64_t now, bool answered,
+			 uint32_t answer_ms);
+void sales_win_closed_t(struct sales *s, struct sales_target *t, uint64_t seq);
 void sales_win_score(struct sales *s, const char *target, int kind, uint64_t now, double score);
 /* Evaluate dirty targets: contracts, breaches, router weights. */
 void sales_contracts_eval(struct sales *s, uint64_t now);

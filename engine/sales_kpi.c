@@ -482,8 +482,12 @@ fail:
 uint64_t sales_win_add(struct sales *s, const char *target, int kind, uint64_t now,
 		       bool answered, uint32_t answer_ms)
 {
-	struct sales_target *t = sales_target_get(s, target, kind);
+	return sales_win_add_t(s, sales_target_get(s, target, kind), now, answered, answer_ms);
+}
 
+uint64_t sales_win_add_t(struct sales *s, struct sales_target *t, uint64_t now, bool answered,
+			 uint32_t answer_ms)
+{
 	if (!t)
 		return 0;
 	uint64_t seq = ++t->win_seq;
@@ -500,6 +504,11 @@ void sales_win_closed(struct sales *s, const char *target, uint64_t seq)
 
 	if (target)
 		HASH_FIND_STR(s->targets, target, t);
+	sales_win_closed_t(s, t, seq);
+}
+
+void sales_win_closed_t(struct sales *s, struct sales_target *t, uint64_t seq)
+{
 	if (!t || !seq)
 		return;
 	struct sales_win *w = &t->win[(seq - 1) % t->win_cap];

@@ -13,7 +13,9 @@
  *   session once its output has drained (an Error reply is flushed first);
  *   DEAD frees it at the next turn of the loop, dropping its output.
  * - Replies are packed straight into the session's output evbuffer
- *   (wire_write), so many frames leave in one write.
+ *   (wire_write_fast), so many frames leave in one write. Frames are
+ *   decoded into one arena (wire_read_arena) that is reset after each
+ *   frame is handled: no malloc or free per message.
  * - Backpressure: when a session's output passes max_output/2 the server stops
  *   reading from it and sets the write low watermark to max_output/4; the
  *   write callback resumes reading. Output can still grow from unsolicited
@@ -104,6 +106,9 @@ struct srv {
 	void *on_done_arg;
 	char engine_name[64];
 	struct srv_stats st;
+	/* Frames are decoded into this arena and handled one at a time (a
+	 * handler never reads another frame); it is reset after each one. */
+	struct wire_arena arena;
 };
 
 static const struct timeval tv_zero = {0, 0};
@@ -198,7 +203,7 @@ static void session_send(struct srv_session *s, uint64_t seq, wire_env *env)
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	size_t before = evbuffer_get_length(out);
 	env->seq = seq;
-	if (wire_write(out, env) < 0) {
+	if (wire_write_fast(out, env) < 0) {
 		CL_LOG_ERROR("session %" PRIu64 " (%s): out of memory queueing %s; cut", s->id,
 			     s->peer, wire_msg_name(env));
 		session_kill(s);
@@ -522,7 +527,9 @@ static void on_call_offered(struct srv_session *s, const wire_env *in)
 		return;
 	}
 	/* The decision (RouteCall / QueueCall / RejectCall) is sent by the hooks
-	 * from inside rt_call_offer, echoing in->seq; success has no Ack. */
+	 * from inside rt_call_offer, echoing in->seq; success has no Ack. The
+	 * sales module's record lookup for the new id starts loading now. */
+	sales_call_prefetch(s->srv->sales, m->call_id);
 	int rc = rt_call_offer(s->srv->rt, &req, s, in->seq);
 	if (rc < 0) {
 		session_rt_error(s, in, rc, m->call_id, NULL);
@@ -897,7 +904,9 @@ static void session_process(struct srv_session *s)
 		}
 		wire_env *env = NULL;
 		uint32_t flen = 0;
-		int r = wire_read(in, max_frame, &env, &flen);
+		int r = wire_read_arena(in, max_frame, &srv->arena, &env, &flen);
+		if (r <= 0)
+			wire_arena_reset(&srv->arena); /* what a failed decode took */
 		if (r == 0)
 			break;
 		if (r < 0) {
@@ -917,7 +926,7 @@ static void session_process(struct srv_session *s)
 		srv->st.frames_in++;
 		srv->st.bytes_in += WIRE_HDR + (uint64_t)flen;
 		session_dispatch(s, env);
-		wire_env_free(env);
+		wire_arena_reset(&srv->arena); /* env and everything in it */
 	}
 	if ((s->flags & S_EOF) && !(s->flags & (S_CLOSING | S_DEAD | S_PAUSED))) {
 		/* The peer half-closed and every complete frame is handled. */
@@ -1142,6 +1151,7 @@ struct srv *srv_new(struct event_base *base, const struct cl_config *cfg, const 
 		return NULL;
 	srv->base = base;
 	srv->cfg = cfg;
+	wire_arena_init(&srv->arena);
 	snprintf(srv->engine_name, sizeof srv->engine_name, "%s", engine_name ? engine_name : "closeloopd");
 	if (!(srv->accept_retry = evtimer_new(base, on_accept_retry, srv)))
 		goto fail;
@@ -1297,6 +1307,7 @@ void srv_free(struct srv *srv)
 		event_free(srv->done_ev);
 	if (srv->deadline_ev)
 		event_free(srv->deadline_ev);
+	wire_arena_deinit(&srv->arena);
 	free(srv);
 }
 

@@ -74,7 +74,7 @@ struct sim_sreq {
 	uint64_t seq;
 	enum sreq_kind kind;
 	bool qualified;               /* SREQ_LEAD: what the simulator expects */
-	char what[48];                /* for the failure message */
+	char what[64];                /* for the failure message */
 };
 
 static const char *const skus[] = {"PRN-LJ-4100", "PRN-CL-2250", "SCN-DS-900", "SUP-TN-41A",

@@ -983,6 +983,48 @@ static void test_adopt_on_reload(void **state)
 	fx_free(f);
 }
 
+/* The per-call user pointer: NULL at the offer, as set afterwards, untouched
+ * by the router's own changes, reported by rt_call_info; adopted calls start
+ * without it. */
+static void test_call_user_pointer(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(cfg_basic);
+	int a, b;
+	struct rt_call_info ci;
+
+	rt_target_login(f->rt, "anna", true, NULL);
+	assert_int_equal(offer(f, "u1", "+4930", NULL, "printers", 0), 0);
+	assert_int_equal(offer(f, "u2", "+4930", NULL, "printers", 0), 0); /* waits */
+	struct rt_call *c1 = rt_call_find(f->rt, "u1"), *c2 = rt_call_find(f->rt, "u2");
+	rt_call_info(f->rt, c1, &ci);
+	assert_null(ci.user);
+	assert_null(rt_call_user(c1));
+	rt_call_set_user(f->rt, c1, &a);
+	rt_call_set_user(f->rt, c2, &b);
+	assert_ptr_equal(rt_call_user(c1), &a);
+	assert_ptr_equal(rt_call_user(c2), &b);
+	/* State changes keep it. */
+	assert_int_equal(rt_call_answered(f->rt, "u1", NULL, f), 0);
+	rt_call_info(f->rt, c1, &ci);
+	assert_ptr_equal(ci.user, &a);
+	assert_int_equal(ci.state, RT_CALL_CONNECTED);
+	rt_call_set_user(f->rt, c1, NULL);
+	assert_null(rt_call_user(c1));
+	rt_call_set_user(f->rt, c1, &a);
+
+	/* A reload carries the calls, not the pointers. */
+	struct rt *rt2 = rt_new(f->base, f->cfg, f->ti, &hooks, f);
+	struct rt *old_rt = f->rt;
+	assert_non_null(rt2);
+	f->rt = rt2;
+	assert_int_equal(rt_adopt(rt2, old_rt), 2);
+	rt_free(old_rt);
+	assert_null(rt_call_user(rt_call_find(f->rt, "u1")));
+	assert_null(rt_call_user(rt_call_find(f->rt, "u2")));
+	fx_free(f);
+}
+
 static int offer_pref(struct fx *f, const char *id, const char *pref, uint32_t pref_ms)
 {
 	const char *skills[1] = {"printers"};
@@ -1149,6 +1191,7 @@ int main(void)
 		cmocka_unit_test(test_reject_waiting),
 		cmocka_unit_test(test_needs_accept_requires_session),
 		cmocka_unit_test(test_adopt_on_reload),
+		cmocka_unit_test(test_call_user_pointer),
 		cmocka_unit_test(test_preferred_target),
 		cmocka_unit_test(test_callback_keeps_place),
 		cmocka_unit_test(test_performance_update),

@@ -284,6 +284,111 @@ static void test_erasure_memory(void **state)
 	sfx_free(f);
 }
 
+/*
+ * The record table over thousands of records: eviction at max_records
+ * (oldest ended first), a reused id replacing its ended record, growth and
+ * removals moving entries around, and an erasure removing many records at
+ * once. Every record is checked by lookup (a disposition) afterwards.
+ */
+static void test_record_table(void **state)
+{
+	(void)state;
+	struct sfx *f = sfx_new("  max_records: 1000\n");
+	struct sales_stats st;
+	struct sales_erase_result r;
+	char id[32], err[SALES_TEXT_MAX];
+	enum { N = 3000, KEEP = 1000 };
+
+	for (int i = 0; i < N; i++) {
+		snprintf(id, sizeof id, "t%d", i);
+		sfx_answered(f, id, i % 3 ? "+49891234567" : "+4989555555", "s1", "p-1");
+		sfx_end(f, id);
+	}
+	sales_stats(f->s, &st);
+	assert_int_equal(st.records, KEEP);
+	assert_int_equal(st.records_evicted, N - KEEP);
+	for (int i = 0; i < N; i++) {
+		snprintf(id, sizeof id, "t%d", i);
+		assert_int_equal(dispose(f, "p-1", id, SALES_OUT_NO_ORDER),
+				 i >= N - KEEP ? 0 : -SALES_ENOCALL);
+	}
+
+	/* A reused id: the new call's record replaces the ended one (which was
+	 * disposed NO_ORDER: ORDERED would be refused on it). */
+	sfx_answered(f, "t2500", "+49891234567", "s1", "p-1");
+	sales_stats(f->s, &st);
+	assert_int_equal(st.records, KEEP);
+	assert_int_equal(st.records_evicted, N - KEEP + 1);
+	assert_int_equal(dispose(f, "p-1", "t2500", SALES_OUT_ORDERED), 0);
+	sfx_end(f, "t2500");
+
+	/* Erase one person: a third of the kept records go at once. */
+	uint32_t theirs = 0;
+	for (int i = N - KEEP; i < N; i++)
+		theirs += i % 3 == 0;
+	assert_int_equal(sales_erase(f->s, &admin, "+4989555555", NULL, NULL, &r, err, sizeof err),
+			 0);
+	assert_int_equal(r.calls, theirs);
+	sales_stats(f->s, &st);
+	assert_int_equal(st.records, KEEP - theirs);
+	for (int i = N - KEEP; i < N; i++) {
+		snprintf(id, sizeof id, "t%d", i);
+		int want = i % 3 == 0 ? -SALES_ENOCALL : 0; /* a repeat of the same answer is fine */
+		assert_int_equal(dispose(f, "p-1", id,
+					 i == 2500 ? SALES_OUT_ORDERED : SALES_OUT_NO_ORDER),
+				 want);
+	}
+	sfx_free(f);
+}
+
+static void fwd_event(void *arg, const struct rt_event *ev)
+{
+	sales_event(((struct sfx *)arg)->s, ev);
+}
+
+/*
+ * A configuration reload: the router's calls are carried into a new router
+ * without the pointers to their records; the next event of a carried call
+ * still reaches its record (looked up by id once), and new calls work.
+ */
+static void test_records_across_reload(void **state)
+{
+	(void)state;
+	struct sfx *f = sfx_new(NULL);
+	struct rt_hooks hooks = {.event = fwd_event};
+	struct rt_call_info ci;
+
+	sfx_answered(f, "r1", "+49891234567", "s1", "p-1");
+	rt_call_info(f->rt, rt_call_find(f->rt, "r1"), &ci);
+	assert_non_null(ci.user); /* the record */
+	struct rt *nrt = rt_new(f->base, f->cfg, f->ti, &hooks, f);
+	assert_non_null(nrt);
+	sales_set_rt(f->s, nrt);
+	assert_int_equal(rt_adopt(nrt, f->rt), 1);
+	rt_free(f->rt);
+	f->rt = nrt;
+	rt_call_info(f->rt, rt_call_find(f->rt, "r1"), &ci);
+	assert_null(ci.user);
+
+	sfx_end(f, "r1");
+	struct sales_kpi k = sfx_kpi(f, SALES_DIM_PARTNER, "p-1");
+	assert_int_equal(k.answered, 1);
+	assert_int_equal(k.handled, 1);
+	assert_int_equal(dispose(f, "p-1", "r1", SALES_OUT_NO_ORDER), 0);
+
+	sfx_answered(f, "r2", "+49891234567", "s1", "p-1");
+	rt_call_info(f->rt, rt_call_find(f->rt, "r2"), &ci);
+	assert_non_null(ci.user);
+	sfx_end(f, "r2");
+	k = sfx_kpi(f, SALES_DIM_PARTNER, "p-1");
+	assert_int_equal(k.offered, 2);
+	assert_int_equal(k.handled, 2);
+	struct sales_stats st;
+	sales_stats(f->s, &st);
+	assert_int_equal(st.records, 2);
+	sfx_free(f);
+}
+
 static void test_qa(void **state)
 {
 	(void)state;
@@ -389,6 +494,8 @@ int main(void)
 		cmocka_unit_test(test_disposition_rules),
 		cmocka_unit_test(test_undisposed_flag),
 		cmocka_unit_test(test_erasure_memory),
+		cmocka_unit_test(test_record_table),
+		cmocka_unit_test(test_records_across_reload),
 		cmocka_unit_test(test_qa),
 		cmocka_unit_test(test_config),
 	};

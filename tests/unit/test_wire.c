@@ -1,12 +1,14 @@
 /*
  * test_wire.c — framing on evbuffers: round trip, partial frames, limits,
- * undecodable frames, several frames in one buffer.
+ * undecodable frames, several frames in one buffer; the server's path
+ * (arena decoding, fast packing) against protobuf-c's generic calls.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -247,6 +249,266 @@ static void test_several_frames(void **state)
 	evbuffer_free(b);
 }
 
+/* ---- the server's path: wire_write_fast, wire_read_arena ---- */
+
+/* Bytes of buffer b (drained). */
+static size_t take(struct evbuffer *b, unsigned char *out, size_t cap)
+{
+	size_t n = evbuffer_get_length(b);
+	assert_true(n <= cap);
+	evbuffer_remove(b, out, n);
+	return n;
+}
+
+/* wire_write and wire_write_fast of env give the same bytes. */
+static void same_bytes(wire_env *env)
+{
+	struct evbuffer *a = evbuffer_new(), *b = evbuffer_new();
+	static unsigned char x[1 << 16], y[1 << 16];
+	uint32_t version = env->version;
+
+	assert_int_equal(wire_write(a, env), 0);
+	env->version = version; /* both see the same envelope */
+	assert_int_equal(wire_write_fast(b, env), 0);
+	size_t nx = take(a, x, sizeof x), ny = take(b, y, sizeof y);
+	assert_int_equal(nx, ny);
+	assert_memory_equal(x, y, nx);
+	evbuffer_free(a);
+	evbuffer_free(b);
+}
+
+static void test_fast_write_same_bytes(void **state)
+{
+	(void)state;
+	wire_env env = CLOSELOOP__V1__ENVELOPE__INIT;
+	Closeloop__V1__Ack ack = CLOSELOOP__V1__ACK__INIT;
+	Closeloop__V1__RouteCall rc = CLOSELOOP__V1__ROUTE_CALL__INIT;
+	Closeloop__V1__Error e = CLOSELOOP__V1__ERROR__INIT;
+	Closeloop__V1__ContractQuery cq = CLOSELOOP__V1__CONTRACT_QUERY__INIT;
+	char text[300];
+
+	/* An empty message, seq 0 and version 0 (written as 1). */
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_ACK;
+	env.ack = &ack;
+	same_bytes(&env);
+	/* seq of one byte, of several, and the largest. */
+	uint64_t seqs[] = {1, 127, 128, 300, UINT64_C(1) << 40, UINT64_MAX};
+	for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
+		env.seq = seqs[i];
+		same_bytes(&env);
+	}
+	/* A message with strings, enums and a 64-bit number. */
+	rc.call_id = "c-1";
+	rc.target_id = "ptr-00001";
+	rc.target_kind = CLOSELOOP__V1__TARGET_KIND__TARGET_KIND_PARTNER;
+	rc.sip_uri = "sip:p1@trunk.test";
+	rc.territory = "land";
+	rc.reservation_id = UINT64_C(123456789012);
+	rc.step = 2;
+	rc.plan = "all";
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_ROUTE_CALL;
+	env.route_call = &rc;
+	env.seq = 77;
+	same_bytes(&env);
+	/* A member longer than 127 bytes (two-byte length), a version above 1. */
+	memset(text, 'x', sizeof text - 1);
+	text[sizeof text - 1] = '\0';
+	e.code = CLOSELOOP__V1__ERROR_CODE__ERROR_LIMIT;
+	e.text = text;
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_ERROR;
+	env.error = &e;
+	env.version = 200;
+	same_bytes(&env);
+	/* A member numbered 16 or more (two-byte key). */
+	env.version = 1;
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_CONTRACT_QUERY;
+	env.contract_query = &cq;
+	same_bytes(&env);
+	/* No member, and a member whose pointer is NULL: protobuf-c's way. */
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG__NOT_SET;
+	same_bytes(&env);
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_ACK;
+	env.ack = NULL;
+	same_bytes(&env);
+}
+
+/* Decode frame (body of n bytes) with both readers; compare what they give
+ * by packing each with wire_write. want: the return both must give. */
+static void same_decode(const unsigned char *body, size_t n, int want)
+{
+	struct evbuffer *a = evbuffer_new(), *b = evbuffer_new();
+	struct wire_arena *ar = malloc(sizeof *ar);
+	unsigned char hdr[WIRE_HDR];
+	static unsigned char x[1 << 16], y[1 << 16];
+	wire_env *ea = NULL, *eb = NULL;
+	uint32_t fa = 0, fb = 0;
+
+	assert_non_null(ar);
+	wire_arena_init(ar);
+	put_hdr(hdr, (uint32_t)n);
+	evbuffer_add(a, hdr, sizeof hdr);
+	evbuffer_add(a, body, n);
+	evbuffer_add(b, hdr, sizeof hdr);
+	evbuffer_add(b, body, n);
+	assert_int_equal(wire_read(a, WIRE_DEFAULT_MAX_FRAME, &ea, &fa), want);
+	assert_int_equal(wire_read_arena(b, WIRE_DEFAULT_MAX_FRAME, ar, &eb, &fb), want);
+	assert_int_equal(fa, fb);
+	assert_int_equal(evbuffer_get_length(a), 0);
+	assert_int_equal(evbuffer_get_length(b), 0);
+	if (want == 1) {
+		assert_int_equal(ea->version, eb->version);
+		assert_int_equal(ea->seq, eb->seq);
+		assert_int_equal(ea->msg_case, eb->msg_case);
+		ea->version = eb->version = 1; /* wire_write sets 0 to 1 */
+		assert_int_equal(wire_write(a, ea), 0);
+		assert_int_equal(wire_write(b, eb), 0);
+		size_t nx = take(a, x, sizeof x), ny = take(b, y, sizeof y);
+		assert_int_equal(nx, ny);
+		assert_memory_equal(x, y, nx);
+	}
+	wire_env_free(ea);
+	wire_arena_deinit(ar);
+	free(ar);
+	evbuffer_free(a);
+	evbuffer_free(b);
+}
+
+static void test_arena_read_same(void **state)
+{
+	(void)state;
+	struct evbuffer *b = evbuffer_new();
+	unsigned char body[512];
+
+	/* The usual shape, as wire_write writes it. */
+	write_offer(b, "c-1", 42);
+	evbuffer_drain(b, WIRE_HDR);
+	size_t n = take(b, body, sizeof body);
+	same_decode(body, n, 1);
+	/* Without seq, and with version 0 spelled out. */
+	const unsigned char no_seq[] = {0x08, 0x01, 0x6a, 0x00};          /* v1, ack */
+	const unsigned char v0[] = {0x08, 0x00, 0x10, 0x07, 0x6a, 0x00};  /* v0, seq 7, ack */
+	/* Out of the usual order, repeated, unknown or empty: protobuf-c whole. */
+	const unsigned char seq_first[] = {0x10, 0x09, 0x08, 0x01, 0x6a, 0x00};
+	const unsigned char twice[] = {0x08, 0x01, 0x72, 0x02, 0x08, 0x05, 0x72, 0x02, 0x08, 0x06};
+	const unsigned char unknown[] = {0x10, 0x05, 0x9a, 0x06, 0x01, 0x00};
+	const unsigned char no_member[] = {0x08, 0x01, 0x10, 0x03};
+	const unsigned char trailing[] = {0x08, 0x01, 0x6a, 0x00, 0x10, 0x04};
+	const unsigned char long_version[] = {0x08, 0x81, 0x80, 0x80, 0x80, 0x80, 0x00, 0x6a, 0x00};
+	/* Broken: a member longer than the frame, a member that is not a
+	 * message, a bad inner message, garbage. */
+	const unsigned char short_member[] = {0x08, 0x01, 0x6a, 0x05, 0x00};
+	const unsigned char bad_inner[] = {0x08, 0x01, 0x72, 0x02, 0x08, 0xff};
+	const unsigned char junk[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	const unsigned char wrong_type[] = {0x08, 0x01, 0x68, 0x00};
+	struct {
+		const unsigned char *p;
+		size_t n;
+		int want;
+	} cases[] = {
+		{no_seq, sizeof no_seq, 1},
+		{v0, sizeof v0, 1},
+		{seq_first, sizeof seq_first, 1},
+		{twice, sizeof twice, 1},
+		{unknown, sizeof unknown, 1},
+		{no_member, sizeof no_member, 1},
+		{trailing, sizeof trailing, 1},
+		{long_version, sizeof long_version, 1},
+		{short_member, sizeof short_member, -WIRE_EDECODE},
+		{bad_inner, sizeof bad_inner, -WIRE_EDECODE},
+		{junk, sizeof junk, -WIRE_EDECODE},
+		{wrong_type, sizeof wrong_type, -WIRE_EDECODE},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		same_decode(cases[i].p, cases[i].n, cases[i].want);
+	evbuffer_free(b);
+}
+
+/* A frame bigger than the arena's own buffer spills into blocks; reset
+ * frees them (the sanitizer build checks) and the arena serves again. */
+static void test_arena_spill(void **state)
+{
+	(void)state;
+	struct evbuffer *b = evbuffer_new();
+	struct wire_arena *ar = malloc(sizeof *ar);
+	enum { N = 2000 };
+	static char names[N][24];
+	static char *skills[N];
+	Closeloop__V1__CallOffered co = CLOSELOOP__V1__CALL_OFFERED__INIT;
+	wire_env env = CLOSELOOP__V1__ENVELOPE__INIT, *got = NULL;
+
+	assert_non_null(ar);
+	wire_arena_init(ar);
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof names[i], "skill-%05d", i);
+		skills[i] = names[i];
+	}
+	co.call_id = "c-big";
+	co.skills = skills;
+	co.n_skills = N;
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_CALL_OFFERED;
+	env.call_offered = &co;
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(wire_write_fast(b, &env), 0);
+		assert_true(evbuffer_get_length(b) > WIRE_ARENA_INLINE);
+		assert_int_equal(wire_read_arena(b, WIRE_DEFAULT_MAX_FRAME, ar, &got, NULL), 1);
+		assert_int_equal(got->call_offered->n_skills, N);
+		assert_string_equal(got->call_offered->skills[N - 1], "skill-01999");
+		assert_string_equal(got->call_offered->call_id, "c-big");
+		assert_true(ar->spills > 0);
+		/* Allocations are 16-byte aligned. */
+		assert_int_equal((uintptr_t)got % 16, 0);
+		assert_int_equal((uintptr_t)got->call_offered % 16, 0);
+		wire_arena_reset(ar);
+		assert_null(ar->blks);
+	}
+	/* A small frame after the reset comes from the struct's own buffer. */
+	uint64_t spills = ar->spills;
+	write_offer(b, "c-small", 1);
+	assert_int_equal(wire_read_arena(b, WIRE_DEFAULT_MAX_FRAME, ar, &got, NULL), 1);
+	assert_string_equal(got->call_offered->call_id, "c-small");
+	assert_true((unsigned char *)got >= ar->buf && (unsigned char *)got < ar->buf + WIRE_ARENA_INLINE);
+	assert_int_equal(ar->spills, spills);
+	wire_arena_deinit(ar);
+	free(ar);
+	evbuffer_free(b);
+}
+
+/* Partial frames: the arena reader, like wire_read, waits and takes nothing. */
+static void test_arena_partial_and_limits(void **state)
+{
+	(void)state;
+	struct evbuffer *whole = evbuffer_new(), *b = evbuffer_new();
+	struct wire_arena *ar = malloc(sizeof *ar);
+	wire_env *env = NULL;
+	unsigned char frame[256];
+	uint32_t flen = 0;
+
+	assert_non_null(ar);
+	wire_arena_init(ar);
+	write_offer(whole, "c-part", 9);
+	size_t n = take(whole, frame, sizeof frame);
+	for (size_t i = 0; i < n - 1; i++) {
+		evbuffer_add(b, frame + i, 1);
+		assert_int_equal(wire_read_arena(b, WIRE_DEFAULT_MAX_FRAME, ar, &env, NULL), 0);
+		assert_int_equal(evbuffer_get_length(b), i + 1);
+	}
+	evbuffer_add(b, frame + n - 1, 1);
+	assert_int_equal(wire_read_arena(b, WIRE_DEFAULT_MAX_FRAME, ar, &env, NULL), 1);
+	assert_string_equal(env->call_offered->call_id, "c-part");
+	assert_int_equal(env->seq, 9);
+	wire_arena_reset(ar);
+	/* A length over the limit: refused before anything is read. */
+	evbuffer_add(b, frame, n);
+	assert_int_equal(wire_read_arena(b, (uint32_t)(n - WIRE_HDR - 1), ar, &env, &flen),
+			 -WIRE_ETOOBIG);
+	assert_int_equal(flen, n - WIRE_HDR);
+	assert_int_equal(evbuffer_get_length(b), n);
+	wire_arena_deinit(ar);
+	free(ar);
+	evbuffer_free(whole);
+	evbuffer_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +519,10 @@ int main(void)
 		cmocka_unit_test(test_garbage_drained),
 		cmocka_unit_test(test_unknown_member),
 		cmocka_unit_test(test_several_frames),
+		cmocka_unit_test(test_fast_write_same_bytes),
+		cmocka_unit_test(test_arena_read_same),
+		cmocka_unit_test(test_arena_spill),
+		cmocka_unit_test(test_arena_partial_and_limits),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
