@@ -103,6 +103,8 @@ static const struct field redis_fields[] = {
 	{"journal", F_TEXT, OFF(redis.journal), 0, 0, 0, NULL, CFG_TEXT_MAX},
 	{"snapshot_ms", F_U32, OFF(redis.snapshot_ms), 1000, 10, 3600000, NULL, 0},
 	{"lead_maxlen", F_U32, OFF(redis.lead_maxlen), 1000000, 1, 1000000000, NULL, 0},
+	{"stream_batch", F_U32, OFF(redis.stream_batch), 64, 1, 1024, NULL, 0},
+	{"state_flush_ms", F_U32, OFF(redis.state_flush_ms), 100, 0, 60000, NULL, 0},
 };
 
 static const struct field kamailio_fields[] = {

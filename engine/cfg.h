@@ -165,6 +165,8 @@ struct cfg_redis {
 	char *journal;             /* spill file past buffer_events; NULL = none */
 	uint32_t snapshot_ms;      /* totals hash period */
 	uint32_t lead_maxlen;      /* approximate MAXLEN of the lead stream */
+	uint32_t stream_batch;     /* events per entry of the event stream, at most */
+	uint32_t state_flush_ms;   /* state hashes are written at most this often */
 };
 
 /* Kamailio evapi link (kamailio: in the configuration; docs/kamailio.md). */

@@ -263,7 +263,7 @@ static void on_pub_flush(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	evutil_gettimeofday(&now, NULL);
 	uint64_t ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_usec / 1000u;
-	if (pub_backlog(p) == 0 || !pub_connected(p) || ms >= eng->pub_flush_end) {
+	if (pub_idle(p) || !pub_connected(p) || ms >= eng->pub_flush_end) {
 		if (pub_backlog(p))
 			CL_LOG_WARN("engine: %llu events not yet in Redis at stop; kept in the "
 				    "journal if one is configured",
@@ -287,6 +287,7 @@ static void on_srv_done(void *arg)
 	evutil_gettimeofday(&now, NULL);
 	eng->pub_flush_end = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_usec / 1000u +
 			     eng->drain_ms;
+	pub_flush(engine_pub_publisher(eng->pub)); /* state hashes too, not after the delay */
 	on_pub_flush(-1, 0, eng);
 }
 

@@ -75,6 +75,21 @@ static const char *const reject_reasons[] = {
 
 #define NAME(tab, i) ((unsigned)(i) < sizeof tab / sizeof tab[0] && tab[i] ? tab[i] : "")
 
+/* v in decimal into buf (at least 11 bytes): snprintf was a visible cost
+ * per event. */
+static void u32_dec(uint32_t v, char *buf)
+{
+	char t[10];
+	size_t n = 0;
+
+	do
+		t[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = t[n - 1 - i];
+	buf[n] = '\0';
+}
+
 static void fill_target(const struct rt *rt, const struct rt_target *t, struct pub_target *o)
 {
 	struct rt_target_info ti;
@@ -112,6 +127,31 @@ static void fill_call(const struct rt *rt, const struct rt_call *c, struct pub_c
 		.ended_ms = ci.ended_ms,
 		.ended = ended,
 	};
+}
+
+/* pub's hooks for the hashes marked dirty: the state when they are written. */
+static bool hook_target(void *arg, const char *id, struct pub_target *out)
+{
+	struct engine_pub *ep = arg;
+	const struct rt *rt = cl_engine_rt(ep->eng);
+	const struct rt_target *t = rt_target_find(rt, id);
+
+	if (!t)
+		return false;
+	fill_target(rt, t, out);
+	return true;
+}
+
+static bool hook_call(void *arg, const char *id, struct pub_call *out)
+{
+	struct engine_pub *ep = arg;
+	const struct rt *rt = cl_engine_rt(ep->eng);
+	const struct rt_call *c = rt_call_find(rt, id);
+
+	if (!c)
+		return false;
+	fill_call(rt, c, out, false, "");
+	return true;
 }
 
 static int resync_target(void *arg, const struct rt_target *t)
@@ -238,7 +278,10 @@ struct engine_pub *engine_pub_new(struct cl_engine *eng, const struct cfg_redis 
 		free(ep);
 		return NULL;
 	}
-	struct pub_hooks hooks = {.resync = on_resync, .totals = on_totals};
+	struct pub_hooks hooks = {.resync = on_resync,
+				  .totals = on_totals,
+				  .target = hook_target,
+				  .call = hook_call};
 	if (!(ep->pub = pub_new(cl_engine_base(eng), &ep->cfg, &hooks, ep))) {
 		cfg_copy_free(&ep->cfg);
 		free(ep);
@@ -267,6 +310,8 @@ void engine_pub_event(struct engine_pub *ep, const struct rt_event *ev)
 		.type = NAME(event_types, ev->type),
 		.ts_ms = ev->ts_ms,
 		.reason = ev->reason,
+		/* Its reason is the number to call back. */
+		.personal = ev->type == RT_EV_CALL_CALLBACK,
 	};
 	char step[16], prio[16];
 
@@ -277,8 +322,8 @@ void engine_pub_event(struct engine_pub *ep, const struct rt_event *ev)
 		pe.territory = ci.territory;
 		pe.target_id = ev->target ? rt_target_id(ev->target) : ci.target_id;
 		pe.state = NAME(call_states, ci.state);
-		snprintf(step, sizeof step, "%u", ci.step);
-		snprintf(prio, sizeof prio, "%u", ci.priority);
+		u32_dec(ci.step, step);
+		u32_dec(ci.priority, prio);
 		pe.extra[pe.n_extra++] = (struct pub_kv){"plan", ci.plan};
 		pe.extra[pe.n_extra++] = (struct pub_kv){"step", step};
 		if (ev->type == RT_EV_CALL_OFFERED) {
@@ -291,23 +336,26 @@ void engine_pub_event(struct engine_pub *ep, const struct rt_event *ev)
 				pe.extra[pe.n_extra++] =
 					(struct pub_kv){"reject", NAME(reject_reasons, ev->reject)};
 		}
-		bool ended = ev->type == RT_EV_CALL_ENDED;
-		/* Wrap-up belongs to the target; the call's hash ended with the call. */
-		if (ev->type != RT_EV_CALL_WRAPUP_DONE) {
+		/* Wrap-up belongs to the target; the call's hash ended with the call.
+		 * A live call's hash is built when it is written (hook_call); its
+		 * end is written as it is now, the call being gone after this. */
+		if (ev->type == RT_EV_CALL_ENDED) {
 			struct pub_call pc;
-			fill_call(rt, ev->call, &pc, ended,
-				  ended ? NAME(end_reasons, ev->end) : ev->reason);
+			fill_call(rt, ev->call, &pc, true, NAME(end_reasons, ev->end));
 			pub_call(ep->pub, &pc);
+		} else if (ev->type != RT_EV_CALL_WRAPUP_DONE) {
+			pub_call_dirty(ep->pub, ci.id);
 		}
 	}
 	if (ev->target) {
-		struct pub_target pt;
-		fill_target(rt, ev->target, &pt);
+		const char *tid = rt_target_id(ev->target);
 		if (!ev->call) {
-			pe.target_id = pt.id;
-			pe.state = pt.state;
+			struct rt_target_info ti;
+			rt_target_info(rt, ev->target, &ti);
+			pe.target_id = tid;
+			pe.state = NAME(target_states, ti.state);
 		}
-		pub_target(ep->pub, &pt);
+		pub_target_dirty(ep->pub, tid);
 	}
 	int rc = pub_event(ep->pub, &pe, NULL);
 	if (rc < 0 && rc != -PUB_EDROP)

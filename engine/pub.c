@@ -89,12 +89,15 @@
 #define PUB_JOURNAL_FLUSH_MS 50u
 #define PUB_REFILL_BATCH 4096u       /* journal records read per loop pass */
 #define PUB_LIVE_BATCH 65536u        /* bytes of JSON per PUBLISH, at most */
+#define PUB_DEF_STREAM_BATCH 64u     /* events per entry of the event stream */
+#define PUB_ENTRY_BYTES 65536u       /* bytes of JSON per entry, at most (one event may pass) */
 #define PUB_RING_MIN 1024u
 #define PUB_WARN_BUDGET 10u          /* warnings per tick before suppression */
 #define PUB_MAX_ARGV (8 + 2 * PUB_REC_MAX_FIELDS)
 #define PUB_MAX_INDEX 12             /* index sets: 3 built-in + registered */
 #define PUB_MAX_RESYNC 4             /* extra resync listeners */
 #define PUB_NO_INDEX 0xffu
+#define PUB_SETQ_MAX 512u            /* ids per SADD / SREM, at most */
 
 enum conn_state {
 	CS_IDLE = 0,   /* no context; the retry timer is armed (or closing) */
@@ -118,6 +121,7 @@ struct state_ent {
 	uint8_t kind;         /* index set, PUB_NO_INDEX = none */
 	uint8_t op;
 	uint32_t ttl_s;       /* 0 = none */
+	uint64_t gen;         /* flush generation it was first dirtied in */
 	struct pub_rec *rec;  /* owned; NULL for OP_DEL */
 	size_t key_len;
 	size_t id_len;
@@ -133,6 +137,13 @@ struct pub_index_def {
 struct pub_resync_l {
 	void (*fn)(void *arg, struct pub *p);
 	void *arg;
+};
+
+/* Ids to add to (or remove from) one index set with one variadic command. */
+struct setq {
+	char *buf;            /* the ids, each NUL-terminated */
+	size_t len, cap;
+	uint32_t n;
 };
 
 /* An id mentioned during the resync hook. */
@@ -151,6 +162,8 @@ struct pub {
 	char *host;           /* numeric address (owned), NULL with a unix socket */
 	char endpoint[300];   /* for log lines */
 	uint32_t max_inflight, snapshot_ms, call_ttl_s;
+	uint32_t batch_max;   /* events per entry of the event stream */
+	uint32_t flush_ms;    /* state hashes wait this long; 0 = at once */
 	char maxlen_s[PUB_NSTREAMS][16]; /* "" = no trimming */
 	char k_stream[PUB_NSTREAMS][PUB_RKEY_MAX]; /* events, leads */
 	char k_channel[PUB_RKEY_MAX], k_totals[PUB_RKEY_MAX], k_health[PUB_RKEY_MAX];
@@ -173,7 +186,7 @@ struct pub {
 	struct pub_backoff backoff;
 
 	struct event *ev_retry, *ev_conn_to, *ev_tick, *ev_resync, *ev_kick, *ev_live,
-		*ev_jflush;
+		*ev_jflush, *ev_send, *ev_state;
 
 	struct pub_idgen idgen;
 	/* Per stream: its top at connect, then the last ID sent. */
@@ -185,6 +198,7 @@ struct pub {
 	/* FIFO head: records not yet in the stream, oldest first. */
 	struct pub_rec **ring;
 	size_t rcap, rmax, rhead, rcount;
+	uint64_t rbase;       /* records ever popped: ring[i] is record number rbase + i */
 	size_t rsent;         /* ring[0..rsent) were sent on this connection */
 
 	struct pub_journal *journal;
@@ -193,6 +207,8 @@ struct pub {
 	struct state_ent *smap;
 	struct seen_ent *seen[PUB_MAX_INDEX];
 	bool collecting;
+	struct setq sq[PUB_MAX_INDEX][2]; /* [index set][0 = SADD, 1 = SREM] */
+	uint64_t sgen;        /* flush generation: entries of older ones are due */
 
 	struct evbuffer *live; /* JSON array under construction for PUBLISH */
 	char *scratch;         /* RESP encoding of the command being queued */
@@ -209,6 +225,8 @@ static const char *const obj_kinds[SK_COUNT] = {PUB_K_TARGET, PUB_K_QUEUE, PUB_K
 static const char *const stream_kinds[PUB_NSTREAMS] = {PUB_K_EVENTS, PUB_K_LEADS};
 
 static void pump(struct pub *p);
+static void state_kick(struct pub *p);
+static struct pub_rec *lazy_rec(struct pub *p, const struct state_ent *e);
 static void conn_start(struct pub *p);
 
 static uint64_t now_ms(const struct pub *p)
@@ -274,6 +292,7 @@ static void ring_pop_acked(struct pub *p)
 		free(ring_at(p, 0));
 		p->rhead = (p->rhead + 1) % p->rcap;
 		p->rcount--;
+		p->rbase++;
 		if (p->rsent)
 			p->rsent--;
 	}
@@ -386,6 +405,10 @@ static void conn_lost(struct pub *p, const char *why)
 	for (uint32_t k = 0; k < p->n_idx; k++)
 		seen_clear(p, (int)k);
 	smap_clear(p, true);
+	for (uint32_t k = 0; k < p->n_idx; k++)
+		p->sq[k][0].len = p->sq[k][0].n = p->sq[k][1].len = p->sq[k][1].n = 0;
+	if (p->ev_state)
+		evtimer_del(p->ev_state);
 	pub_erase_conn_lost(p);
 	evbuffer_drain(p->live, evbuffer_get_length(p->live));
 	evtimer_del(p->ev_conn_to);
@@ -646,62 +669,110 @@ static void live_flush(struct pub *p)
 
 static void on_live(evutil_socket_t fd, short what, void *arg) { live_flush(arg); }
 
-/* Append r's JSON to the pending PUBLISH; flushed once per loop pass. */
-static void live_add(struct pub *p, const struct pub_rec *r)
+
+/*
+ * One XADD in flight: records [pos, pos + n) of the FIFO (pos counts from the
+ * first record ever pushed, so it survives pops of the records before it).
+ * For the event stream, json holds the entry's `events` value, which is also
+ * what the live channel gets once Redis has the entry.
+ */
+struct xadd_cmd {
+	uint64_t pos;
+	uint32_t n;
+	uint8_t si;
+	size_t jlen;
+	char json[];
+};
+
+/* The i-th record of the command, or NULL if the ring no longer holds it. */
+static struct pub_rec *cmd_rec(const struct pub *p, const struct xadd_cmd *c, uint32_t i)
 {
-	struct evbuffer_iovec v;
-	size_t max = pub_rec_json_max(r) + 1;
+	uint64_t at = c->pos + i;
+
+	if (at < p->rbase || at - p->rbase >= p->rcount)
+		return NULL;
+	return ring_at(p, (size_t)(at - p->rbase));
+}
+
+/* Append an entry's events (the array without its brackets) to the pending
+ * PUBLISH; flushed once per loop pass. */
+static void live_add(struct pub *p, const char *json, size_t n)
+{
 	bool first = evbuffer_get_length(p->live) == 0;
 
-	if (evbuffer_reserve_space(p->live, (ev_ssize_t)max, &v, 1) < 1)
+	if (n < 2)
 		return;
-	char *b = v.iov_base;
-	b[0] = first ? '[' : ',';
-	v.iov_len = 1 + pub_rec_json(r, b + 1);
-	evbuffer_commit_space(p->live, &v, 1);
+	if (evbuffer_add(p->live, first ? "[" : ",", 1) < 0 ||
+	    evbuffer_add(p->live, json + 1, n - 2) < 0)
+		return;
 	if (evbuffer_get_length(p->live) >= PUB_LIVE_BATCH)
 		live_flush(p);
 	else
 		event_active(p->ev_live, EV_TIMEOUT, 0);
 }
 
+/* A record found in the stream already, or refused as if it were. */
+static void rec_landed(struct pub *p, struct pub_rec *r)
+{
+	char ids[PUB_STREAM_ID_LEN];
+
+	if (r->flags & PUB_REC_FAILED) {
+		/* Refused with an error before, and a later event has since
+		 * reached the stream: it can no longer go in order. */
+		p->st.dropped++;
+		pub_stream_id_format(&r->id, ids, sizeof ids);
+		CL_LOG_ERROR("redis %s: event %s lost: Redis refused it and later "
+			     "events are already in the stream",
+			     p->endpoint, ids);
+	} else {
+		p->st.dup_skipped++;
+	}
+	r->flags |= PUB_REC_ACKED;
+}
+
 static void on_xadd(redisAsyncContext *ac, void *rp, void *priv)
 {
 	struct pub *p = ac->data;
 	redisReply *reply = rp;
-	struct pub_rec *r = priv;
+	struct xadd_cmd *c = priv;
 	char ids[PUB_STREAM_ID_LEN];
 
 	inflight_dec(p, reply);
-	if (!reply)
-		return; /* connection gone: r stays and is sent again */
-	if (reply->type == REDIS_REPLY_ERROR) {
-		if (strstr(reply->str, "equal or smaller")) {
-			if (r->flags & PUB_REC_FAILED) {
-				/* Refused with an error before, and a later event has
-				 * since reached the stream: it can no longer go in order. */
-				p->st.dropped++;
-				pub_stream_id_format(&r->id, ids, sizeof ids);
-				CL_LOG_ERROR("redis %s: event %s lost: Redis refused it and later "
-					     "events are already in the stream",
-					     p->endpoint, ids);
-			} else {
-				p->st.dup_skipped++;
-			}
-			r->flags |= PUB_REC_ACKED;
-		} else {
-			p->st.errors++;
-			r->flags |= PUB_REC_FAILED;
-			pub_stream_id_format(&r->id, ids, sizeof ids);
-			CL_LOG_WARN("redis %s: XADD %s refused: %s; reconnecting to retry in order",
-				    p->endpoint, ids, reply->str);
-			if (p->cs == CS_READY) {
-				p->cs = CS_CLOSING;
-				redisAsyncDisconnect(p->ac);
-			}
-			return;
+	if (!reply) {
+		free(c); /* connection gone: the records stay and are sent again */
+		return;
+	}
+	if (reply->type == REDIS_REPLY_ERROR && !strstr(reply->str, "equal or smaller")) {
+		struct pub_rec *r0 = cmd_rec(p, c, 0);
+		p->st.errors++;
+		for (uint32_t i = 0; i < c->n; i++) {
+			struct pub_rec *r = cmd_rec(p, c, i);
+			if (r)
+				r->flags |= PUB_REC_FAILED;
 		}
-	} else {
+		if (r0)
+			pub_stream_id_format(&r0->id, ids, sizeof ids);
+		else
+			snprintf(ids, sizeof ids, "?");
+		CL_LOG_WARN("redis %s: XADD %s (+%" PRIu32 ") refused: %s; reconnecting to retry "
+			    "in order",
+			    p->endpoint, ids, c->n - 1, reply->str);
+		if (p->cs == CS_READY) {
+			p->cs = CS_CLOSING;
+			redisAsyncDisconnect(p->ac);
+		}
+		free(c);
+		return;
+	}
+	bool ok = reply->type != REDIS_REPLY_ERROR; /* else: all at or below the top */
+	for (uint32_t i = 0; i < c->n; i++) {
+		struct pub_rec *r = cmd_rec(p, c, i);
+		if (!r || (r->flags & PUB_REC_ACKED))
+			continue;
+		if (!ok) {
+			rec_landed(p, r);
+			continue;
+		}
 		r->flags |= PUB_REC_ACKED;
 		p->st.published++;
 		if (r->epoch != p->epoch)
@@ -710,28 +781,93 @@ static void on_xadd(redisAsyncContext *ac, void *rp, void *priv)
 			p->last_acked = r->id;
 		if (r->flags & PUB_REC_LEADS)
 			p->st.leads_published++;
-		else if (p->cs == CS_READY)
-			live_add(p, r);
 	}
+	if (ok && c->si == PUB_STREAM_EVENTS) {
+		p->st.entries++;
+		if (p->cs == CS_READY)
+			live_add(p, c->json, c->jlen);
+	}
+	free(c);
 	ring_pop_acked(p);
 	pump(p);
 }
 
-static int send_event(struct pub *p, struct pub_rec *r)
+/* An event that may share an entry with its neighbours. */
+static bool batchable(const struct pub_rec *r)
+{
+	return !(r->flags & (PUB_REC_LEADS | PUB_REC_SOLO | PUB_REC_ACKED));
+}
+
+/*
+ * Send the next XADD: the record at ring[rsent] and, for the event stream,
+ * the batchable records after it, up to batch_max events and about
+ * PUB_ENTRY_BYTES of JSON, as one entry whose ID is the last event's ID. An
+ * entry lands whole, so the stream's last ID after a reconnect tells which
+ * records are in: records already sent at or below it are skipped.
+ * Returns 1 when a command was queued, 0 when nothing is left, -1 on error.
+ */
+static int send_next(struct pub *p)
 {
 	const char *argv[PUB_MAX_ARGV];
 	size_t len[PUB_MAX_ARGV];
 	char ids[PUB_STREAM_ID_LEN];
+	char ns[24];
 	int argc = 0;
 
-	int si = (r->flags & PUB_REC_LEADS) ? PUB_STREAM_LEADS : PUB_STREAM_EVENTS;
-	struct pub_stream_id *ls = &p->last_sent[si];
-
-	if (!(r->flags & PUB_REC_SENT) && pub_stream_id_cmp(&r->id, ls) <= 0) {
-		pub_idgen_next(&p->idgen, now_ms(p), &r->id);
-		p->st.rebased++;
+	while (p->rsent < p->rcount) {
+		struct pub_rec *r = ring_at(p, p->rsent);
+		int si = (r->flags & PUB_REC_LEADS) ? PUB_STREAM_LEADS : PUB_STREAM_EVENTS;
+		if ((r->flags & PUB_REC_ACKED) || ((r->flags & PUB_REC_SENT) &&
+						   pub_stream_id_cmp(&r->id, &p->last_sent[si]) <= 0)) {
+			if (!(r->flags & PUB_REC_ACKED))
+				rec_landed(p, r);
+			p->rsent++;
+			continue;
+		}
+		break;
 	}
-	int idl = pub_stream_id_format(&r->id, ids, sizeof ids);
+	if (p->rsent == p->rcount)
+		return 0;
+	struct pub_rec *r0 = ring_at(p, p->rsent);
+	int si = (r0->flags & PUB_REC_LEADS) ? PUB_STREAM_LEADS : PUB_STREAM_EVENTS;
+	struct pub_stream_id ls = p->last_sent[si];
+	uint32_t n = 1;
+	size_t jmax = si == PUB_STREAM_EVENTS ? pub_rec_json_max(r0) + 2 : 0;
+
+	if (si == PUB_STREAM_EVENTS && batchable(r0)) {
+		while (n < p->batch_max && p->rsent + n < p->rcount) {
+			struct pub_rec *r = ring_at(p, p->rsent + n);
+			size_t m = pub_rec_json_max(r) + 1;
+			if (!batchable(r) || jmax + m > PUB_ENTRY_BYTES)
+				break;
+			jmax += m;
+			n++;
+		}
+	}
+	struct xadd_cmd *c = malloc(sizeof *c + jmax);
+	if (!c)
+		return -1;
+	c->pos = p->rbase + p->rsent;
+	c->n = n;
+	c->si = (uint8_t)si;
+	c->jlen = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct pub_rec *r = ring_at(p, p->rsent + i);
+		if (!(r->flags & PUB_REC_SENT) && pub_stream_id_cmp(&r->id, &ls) <= 0) {
+			/* Never sent, yet not above the stream's top (the clock went
+			 * back): a fresh ID, so it cannot pass for a duplicate. */
+			pub_idgen_next(&p->idgen, now_ms(p), &r->id);
+			p->st.rebased++;
+		}
+		ls = r->id;
+		if (si == PUB_STREAM_EVENTS) {
+			c->json[c->jlen++] = i ? ',' : '[';
+			c->jlen += pub_rec_json(r, c->json + c->jlen);
+		}
+	}
+	if (si == PUB_STREAM_EVENTS)
+		c->json[c->jlen++] = ']';
+	int idl = pub_stream_id_format(&ls, ids, sizeof ids);
 	argv[argc] = "XADD";
 	len[argc++] = 4;
 	argv[argc] = p->k_stream[si];
@@ -746,19 +882,36 @@ static int send_event(struct pub *p, struct pub_rec *r)
 	}
 	argv[argc] = ids;
 	len[argc++] = (size_t)idl;
-	int n = pub_rec_strings(r, argv + argc, len + argc, (size_t)(PUB_MAX_ARGV - argc));
-	if (n <= 0) {
-		/* Cannot happen for records we built; never block the FIFO on one. */
-		r->flags |= PUB_REC_ACKED;
-		p->st.dropped++;
-		return 0;
+	if (si == PUB_STREAM_EVENTS) {
+		argv[argc] = "n";
+		len[argc++] = 1;
+		argv[argc] = ns;
+		len[argc++] = pub_u64_dec(n, ns);
+		argv[argc] = "events";
+		len[argc++] = 6;
+		argv[argc] = c->json;
+		len[argc++] = c->jlen;
+	} else {
+		int k = pub_rec_strings(r0, argv + argc, len + argc, (size_t)(PUB_MAX_ARGV - argc));
+		if (k <= 0) {
+			/* Cannot happen for records we built; never block the FIFO on one. */
+			free(c);
+			r0->flags |= PUB_REC_ACKED;
+			p->st.dropped++;
+			p->rsent++;
+			return 1;
+		}
+		argc += k;
 	}
-	if (send_argv(p, on_xadd, r, argc + n, argv, len) < 0)
+	if (send_argv(p, on_xadd, c, argc, argv, len) < 0) {
+		free(c);
 		return -1;
-	r->flags |= PUB_REC_SENT;
-	if (pub_stream_id_cmp(&r->id, ls) > 0)
-		*ls = r->id;
-	return 0;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		ring_at(p, p->rsent + i)->flags |= PUB_REC_SENT;
+	p->rsent += n;
+	p->last_sent[si] = ls;
+	return 1;
 }
 
 /* Read journaled events into the ring while it has room and few unsent ones. */
@@ -920,6 +1073,12 @@ int pub_event(struct pub *p, const struct pub_event *ev, struct pub_stream_id *i
 		pub_recb_add(&b, ev->extra[i].key, ev->extra[i].value, false);
 	if (!(r = pub_rec_new(&b, &err)))
 		return err;
+	/* The engine's routing events hold ids, names and states and share
+	 * entries; any other event may carry personal data (free text from
+	 * people) and gets an entry of its own, so an erasure removes only it. */
+	if (ev->personal ||
+	    (strncmp(ev->type, "call.", 5) != 0 && strncmp(ev->type, "target.", 7) != 0))
+		r->flags |= PUB_REC_SOLO;
 	return fifo_add(p, r, now, id);
 }
 
@@ -961,7 +1120,7 @@ static int fifo_add(struct pub *p, struct pub_rec *r, uint64_t now, struct pub_s
 			struct timeval tv = ms_tv(PUB_JOURNAL_FLUSH_MS);
 			evtimer_add(p->ev_jflush, &tv);
 		}
-		pump(p);
+		event_active(p->ev_send, EV_TIMEOUT, 0);
 		return 0;
 	}
 	if (ring_push(p, r) < 0) {
@@ -969,7 +1128,8 @@ static int fifo_add(struct pub *p, struct pub_rec *r, uint64_t now, struct pub_s
 		return -PUB_ENOMEM;
 	}
 	p->st.accepted++;
-	pump(p);
+	/* Sent at the end of this loop pass, with the events that follow it. */
+	event_active(p->ev_send, EV_TIMEOUT, 0);
 	return 0;
 }
 
@@ -1053,6 +1213,7 @@ static void on_resync(evutil_socket_t fd, short what, void *arg)
 		if (send_argv(p, on_smembers, (void *)(uintptr_t)k, 2, argv, len) < 0)
 			seen_clear(p, (int)k);
 	}
+	p->sgen++; /* the republished state goes now, not after the delay */
 	pump(p);
 }
 
@@ -1098,6 +1259,7 @@ static int state_put(struct pub *p, int kind, int op, const char *key, const cha
 	e->kind = (uint8_t)kind;
 	e->op = (uint8_t)op;
 	e->ttl_s = ttl_s;
+	e->gen = p->sgen;
 	e->rec = rec;
 	e->key_len = kl;
 	e->id_len = il;
@@ -1109,27 +1271,89 @@ static int state_put(struct pub *p, int kind, int op, const char *key, const cha
 	return 0;
 }
 
+/* Send one queued SADD / SREM. */
+static int setq_flush(struct pub *p, int kind, int rem)
+{
+	struct setq *q = &p->sq[kind][rem];
+	const char *argv[2 + PUB_SETQ_MAX];
+	size_t len[2 + PUB_SETQ_MAX];
+	int argc = 2;
+
+	if (!q->n)
+		return 0;
+	argv[0] = rem ? "SREM" : "SADD";
+	len[0] = 4;
+	argv[1] = p->idx[kind].set;
+	len[1] = strlen(p->idx[kind].set);
+	for (size_t o = 0; o < q->len && argc < (int)(2 + PUB_SETQ_MAX);) {
+		size_t n = strlen(q->buf + o);
+		argv[argc] = q->buf + o;
+		len[argc++] = n;
+		o += n + 1;
+	}
+	int rc = send_argv(p, on_generic, NULL, argc, argv, len);
+	q->len = 0;
+	q->n = 0;
+	return rc;
+}
+
+/* Send every queued SADD / SREM: at the end of the pump that sent the last
+ * due state update (or once PUB_SETQ_MAX ids wait), so each follows its HSETs
+ * closely and a flush tick costs a few set commands, not one per id. */
+static void setq_flush_all(struct pub *p)
+{
+	for (uint32_t k = 0; k < p->n_idx; k++)
+		for (int rem = 0; rem < 2; rem++)
+			setq_flush(p, (int)k, rem);
+}
+
+/* Queue id for one variadic SADD (rem false) or SREM on index set kind. */
+static int setq_push(struct pub *p, int kind, bool rem, const char *id, size_t idl)
+{
+	struct setq *q = &p->sq[kind][rem];
+
+	if (q->len + idl + 1 > q->cap) {
+		size_t cap = q->cap ? q->cap : 4096;
+		while (cap < q->len + idl + 1)
+			cap *= 2;
+		char *nb = realloc(q->buf, cap);
+		if (!nb)
+			return -1;
+		q->buf = nb;
+		q->cap = cap;
+	}
+	memcpy(q->buf + q->len, id, idl);
+	q->buf[q->len + idl] = '\0';
+	q->len += idl + 1;
+	if (++q->n == PUB_SETQ_MAX)
+		return setq_flush(p, kind, rem);
+	return 0;
+}
+
 static int send_state(struct pub *p, struct state_ent *e)
 {
 	const char *argv[PUB_MAX_ARGV];
 	size_t len[PUB_MAX_ARGV];
 	bool indexed = e->kind != PUB_NO_INDEX;
-	const char *set = indexed ? p->idx[e->kind].set : "";
 	const char *id = e->key + e->key_len + 1;
 	size_t idl = e->id_len;
 	char ttl[16];
 	const char *ax[3] = {"EXPIRE", e->key, ttl};
-	size_t lx[3] = {6, e->key_len, (size_t)snprintf(ttl, sizeof ttl, "%" PRIu32, e->ttl_s)};
+	size_t lx[3] = {6, e->key_len, e->ttl_s ? pub_u64_dec(e->ttl_s, ttl) : 0};
 
 	if (e->op == OP_DEL) {
 		const char *a1[2] = {"DEL", e->key};
 		size_t l1[2] = {3, e->key_len};
-		const char *a2[3] = {"SREM", set, id};
-		size_t l2[3] = {4, strlen(set), idl};
 		if (send_argv(p, on_generic, NULL, 2, a1, l1) < 0 ||
-		    (indexed && send_argv(p, on_generic, NULL, 3, a2, l2) < 0))
+		    (indexed && setq_push(p, e->kind, true, id, idl) < 0))
 			return -1;
 	} else {
+		if (!e->rec && !(e->rec = lazy_rec(p, e))) {
+			/* Gone since it was marked: its end or removal is its own update. */
+			HASH_DEL(p->smap, e);
+			free(e);
+			return 0;
+		}
 		argv[0] = "HSET";
 		len[0] = 4;
 		argv[1] = e->key;
@@ -1155,12 +1379,8 @@ static int send_state(struct pub *p, struct state_ent *e)
 			if (e->ttl_s && send_argv(p, on_generic, NULL, 3, ax, lx) < 0)
 				return -1;
 		}
-		if (indexed) {
-			const char *a2[3] = {e->op == OP_END ? "SREM" : "SADD", set, id};
-			size_t l2[3] = {4, strlen(set), idl};
-			if (send_argv(p, on_generic, NULL, 3, a2, l2) < 0)
-				return -1;
-		}
+		if (indexed && setq_push(p, e->kind, e->op == OP_END, id, idl) < 0)
+			return -1;
 	}
 	HASH_DEL(p->smap, e);
 	free(e->rec);
@@ -1189,7 +1409,7 @@ static int state_update_key(struct pub *p, int kind, int op, const char *key, co
 	}
 	int rc = state_put(p, kind, op, key, id, rec, ttl_s);
 	if (rc == 0)
-		pump(p);
+		state_kick(p);
 	return rc;
 }
 
@@ -1207,18 +1427,17 @@ static int state_update(struct pub *p, int kind, int op, const char *id, struct 
 
 static bool id_ok(const char *id) { return id && *id && str_ok(id, PUB_ID_MAX); }
 
-int pub_target(struct pub *p, const struct pub_target *t)
+/* The hash record of a target; NULL with *err on bad input or no memory. */
+static struct pub_rec *target_rec(struct pub *p, const struct pub_target *t, int *err)
 {
 	struct pub_recb b;
-	struct pub_rec *r;
-	int err = 0;
 
-	if (!p)
-		return 0;
 	if (!t || !id_ok(t->id) || !str_ok(t->name, PUB_VALUE_MAX) ||
 	    !str_ok(t->kind, PUB_ID_MAX) || !str_ok(t->state, PUB_ID_MAX) ||
-	    !str_ok(t->reason, PUB_VALUE_MAX))
-		return -PUB_EINVAL;
+	    !str_ok(t->reason, PUB_VALUE_MAX)) {
+		*err = -PUB_EINVAL;
+		return NULL;
+	}
 	/* Every field, empty or not, so the HSET overwrites all of them. */
 	pub_recb_init(&b);
 	pub_recb_add(&b, "id", t->id, true);
@@ -1232,7 +1451,47 @@ int pub_target(struct pub *p, const struct pub_target *t)
 	pub_recb_add_u64(&b, "calls_today", t->calls_today);
 	pub_recb_add_u64(&b, "last_end_ms", t->last_end_ms);
 	pub_recb_add_u64(&b, "ts_ms", now_ms(p));
-	if (!(r = pub_rec_new(&b, &err)))
+	return pub_rec_new(&b, err);
+}
+
+static struct pub_rec *call_rec(struct pub *p, const struct pub_call *c, int *err)
+{
+	struct pub_recb b;
+
+	if (!c || !id_ok(c->id) || !str_ok(c->territory, PUB_ID_MAX) ||
+	    !str_ok(c->plan, PUB_ID_MAX) || !str_ok(c->target_id, PUB_ID_MAX) ||
+	    !str_ok(c->queue, PUB_ID_MAX) || !str_ok(c->state, PUB_ID_MAX) ||
+	    !str_ok(c->reason, PUB_VALUE_MAX)) {
+		*err = -PUB_EINVAL;
+		return NULL;
+	}
+	pub_recb_init(&b);
+	pub_recb_add(&b, "id", c->id, true);
+	pub_recb_add(&b, "territory", c->territory, true);
+	pub_recb_add(&b, "plan", c->plan, true);
+	pub_recb_add(&b, "target", c->target_id, true);
+	pub_recb_add(&b, "queue", c->queue, true);
+	pub_recb_add(&b, "state", c->state, true);
+	pub_recb_add(&b, "reason", c->reason, true);
+	pub_recb_add_u64(&b, "step", c->step);
+	pub_recb_add_u64(&b, "priority", c->priority);
+	pub_recb_add_u64(&b, "offered_ms", c->offered_ms);
+	pub_recb_add_u64(&b, "queued_ms", c->queued_ms);
+	pub_recb_add_u64(&b, "answered_ms", c->answered_ms);
+	pub_recb_add_u64(&b, "ended_ms", c->ended_ms);
+	pub_recb_add(&b, "ended", c->ended ? "1" : "0", true);
+	pub_recb_add_u64(&b, "ts_ms", now_ms(p));
+	return pub_rec_new(&b, err);
+}
+
+int pub_target(struct pub *p, const struct pub_target *t)
+{
+	struct pub_rec *r;
+	int err = 0;
+
+	if (!p)
+		return 0;
+	if (!(r = target_rec(p, t, &err)))
 		return err;
 	return state_update(p, SK_TARGET, OP_SET, t->id, r);
 }
@@ -1264,36 +1523,55 @@ int pub_queue(struct pub *p, const struct pub_queue *q)
 
 int pub_call(struct pub *p, const struct pub_call *c)
 {
-	struct pub_recb b;
 	struct pub_rec *r;
 	int err = 0;
 
 	if (!p)
 		return 0;
-	if (!c || !id_ok(c->id) || !str_ok(c->territory, PUB_ID_MAX) ||
-	    !str_ok(c->plan, PUB_ID_MAX) || !str_ok(c->target_id, PUB_ID_MAX) ||
-	    !str_ok(c->queue, PUB_ID_MAX) || !str_ok(c->state, PUB_ID_MAX) ||
-	    !str_ok(c->reason, PUB_VALUE_MAX))
-		return -PUB_EINVAL;
-	pub_recb_init(&b);
-	pub_recb_add(&b, "id", c->id, true);
-	pub_recb_add(&b, "territory", c->territory, true);
-	pub_recb_add(&b, "plan", c->plan, true);
-	pub_recb_add(&b, "target", c->target_id, true);
-	pub_recb_add(&b, "queue", c->queue, true);
-	pub_recb_add(&b, "state", c->state, true);
-	pub_recb_add(&b, "reason", c->reason, true);
-	pub_recb_add_u64(&b, "step", c->step);
-	pub_recb_add_u64(&b, "priority", c->priority);
-	pub_recb_add_u64(&b, "offered_ms", c->offered_ms);
-	pub_recb_add_u64(&b, "queued_ms", c->queued_ms);
-	pub_recb_add_u64(&b, "answered_ms", c->answered_ms);
-	pub_recb_add_u64(&b, "ended_ms", c->ended_ms);
-	pub_recb_add(&b, "ended", c->ended ? "1" : "0", true);
-	pub_recb_add_u64(&b, "ts_ms", now_ms(p));
-	if (!(r = pub_rec_new(&b, &err)))
+	if (!(r = call_rec(p, c, &err)))
 		return err;
 	return state_update(p, SK_CALL, c->ended ? OP_END : OP_SET, c->id, r);
+}
+
+int pub_target_dirty(struct pub *p, const char *id)
+{
+	if (!p)
+		return 0;
+	if (!id_ok(id) || !p->hooks.target)
+		return -PUB_EINVAL;
+	return state_update(p, SK_TARGET, OP_SET, id, NULL);
+}
+
+int pub_call_dirty(struct pub *p, const char *id)
+{
+	if (!p)
+		return 0;
+	if (!id_ok(id) || !p->hooks.call)
+		return -PUB_EINVAL;
+	return state_update(p, SK_CALL, OP_SET, id, NULL);
+}
+
+/* The record of a lazy entry (pub_*_dirty), from the hooks; NULL when the
+ * object is gone or its state does not make a record. */
+static struct pub_rec *lazy_rec(struct pub *p, const struct state_ent *e)
+{
+	const char *id = e->key + e->key_len + 1;
+	int err = 0;
+
+	if (e->kind == SK_TARGET) {
+		struct pub_target t;
+		memset(&t, 0, sizeof t);
+		return p->hooks.target && p->hooks.target(p->arg, id, &t) ? target_rec(p, &t, &err)
+									   : NULL;
+	}
+	if (e->kind == SK_CALL) {
+		struct pub_call c;
+		memset(&c, 0, sizeof c);
+		return p->hooks.call && p->hooks.call(p->arg, id, &c) && !c.ended
+			       ? call_rec(p, &c, &err)
+			       : NULL;
+	}
+	return NULL;
 }
 
 static int state_del(struct pub *p, int kind, const char *id)
@@ -1373,6 +1651,7 @@ static void send_health(struct pub *p)
 	pub_recb_add(&b, "last_id", ids, true);
 	pub_recb_add_u64(&b, "accepted", s.accepted);
 	pub_recb_add_u64(&b, "published", s.published);
+	pub_recb_add_u64(&b, "entries", s.entries);
 	pub_recb_add_u64(&b, "dup_skipped", s.dup_skipped);
 	pub_recb_add_u64(&b, "replayed", s.replayed);
 	pub_recb_add_u64(&b, "rebased", s.rebased);
@@ -1420,6 +1699,37 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 static void on_kick(evutil_socket_t fd, short what, void *arg) { pump(arg); }
 
+static void on_state(evutil_socket_t fd, short what, void *arg)
+{
+	struct pub *p = arg;
+
+	p->sgen++;
+	pump(p);
+}
+
+/* The oldest pending state update may be sent: at once without a flush
+ * delay, else once a flush tick has passed since it was first dirtied. */
+static bool state_due(const struct pub *p)
+{
+	return p->smap && (!p->flush_ms || p->smap->gen < p->sgen);
+}
+
+/*
+ * A state update is pending: send it in this loop pass without a flush
+ * delay; else the flush tick (every flush_ms while updates are pending)
+ * sends what was dirtied before it. An object updated many times between
+ * ticks is written once, with its latest state.
+ */
+static void state_kick(struct pub *p)
+{
+	if (!p->flush_ms || state_due(p)) {
+		event_active(p->ev_send, EV_TIMEOUT, 0);
+	} else if (!evtimer_pending(p->ev_state, NULL)) {
+		struct timeval tv = ms_tv(p->flush_ms);
+		evtimer_add(p->ev_state, &tv);
+	}
+}
+
 /* Send what the command cap allows: events and state updates, alternately. */
 static void pump(struct pub *p)
 {
@@ -1428,23 +1738,45 @@ static void pump(struct pub *p)
 	refill(p);
 	while (p->inflight < p->max_inflight) {
 		bool did = false;
-		if (p->rsent < p->rcount) {
-			struct pub_rec *r = ring_at(p, p->rsent);
-			if (!(r->flags & PUB_REC_ACKED) && send_event(p, r) < 0)
-				return;
-			p->rsent++;
+		int rc = send_next(p);
+		if (rc < 0)
+			break;
+		did = rc > 0;
+		if (state_due(p) && p->inflight < p->max_inflight) {
+			if (send_state(p, p->smap) < 0)
+				break;
 			did = true;
 		}
-		if (p->smap && p->inflight < p->max_inflight) {
-			if (send_state(p, p->smap) < 0)
-				return;
-			did = true;
+		if (p->rsent == p->rcount) {
+			/* Room for the journal: what was acknowledged, or skipped as
+			 * already in the stream, leaves the ring first. */
+			size_t had = p->rcount;
+			ring_pop_acked(p);
+			size_t kept = p->rcount;
+			refill(p);
+			did |= p->rcount > kept || kept < had;
 		}
 		if (!did)
 			break;
-		if (p->rsent == p->rcount)
-			refill(p);
 	}
+	if (!state_due(p))
+		setq_flush_all(p); /* else more come with the next replies */
+	if (p->smap && p->flush_ms && !state_due(p))
+		state_kick(p); /* the rest waits for the next tick */
+	ring_pop_acked(p);
+}
+
+void pub_flush(struct pub *p)
+{
+	if (!p)
+		return;
+	p->sgen++;
+	pump(p);
+}
+
+bool pub_idle(const struct pub *p)
+{
+	return !p || (pub_backlog(p) == 0 && !p->smap && p->inflight == 0);
 }
 
 /* ---- life cycle ---- */
@@ -1496,6 +1828,8 @@ struct pub *pub_new(struct event_base *base, const struct cfg_redis *cfg,
 	p->max_inflight = cfg->max_inflight ? cfg->max_inflight : PUB_DEF_MAX_INFLIGHT;
 	p->snapshot_ms = cfg->snapshot_ms ? cfg->snapshot_ms : PUB_DEF_SNAPSHOT_MS;
 	p->call_ttl_s = cfg->call_ttl_s ? cfg->call_ttl_s : PUB_DEF_CALL_TTL_S;
+	p->batch_max = cfg->stream_batch ? cfg->stream_batch : PUB_DEF_STREAM_BATCH;
+	p->flush_ms = cfg->state_flush_ms;
 	if (cfg->stream_maxlen)
 		snprintf(p->maxlen_s[PUB_STREAM_EVENTS], sizeof p->maxlen_s[0], "%" PRIu32,
 			 cfg->stream_maxlen);
@@ -1544,7 +1878,9 @@ struct pub *pub_new(struct event_base *base, const struct cfg_redis *cfg,
 	    !(p->ev_resync = evtimer_new(base, on_resync, p)) ||
 	    !(p->ev_kick = evtimer_new(base, on_kick, p)) ||
 	    !(p->ev_live = evtimer_new(base, on_live, p)) ||
-	    !(p->ev_jflush = evtimer_new(base, on_jflush, p)))
+	    !(p->ev_jflush = evtimer_new(base, on_jflush, p)) ||
+	    !(p->ev_send = event_new(base, -1, 0, on_kick, p)) ||
+	    !(p->ev_state = evtimer_new(base, on_state, p)))
 		goto fail;
 	gettimeofday(&now, NULL);
 	pub_backoff_init(&p->backoff, PUB_BACKOFF_MIN_MS, PUB_BACKOFF_MAX_MS,
@@ -1598,13 +1934,16 @@ void pub_free(struct pub *p)
 		free(ring_at(p, i));
 	free(p->ring);
 	smap_clear(p, false);
-	for (uint32_t k = 0; k < p->n_idx; k++)
+	for (uint32_t k = 0; k < p->n_idx; k++) {
 		seen_clear(p, (int)k);
+		free(p->sq[k][0].buf);
+		free(p->sq[k][1].buf);
+	}
 	pub_erase_free_all(p);
 	if (p->live)
 		evbuffer_free(p->live);
 	struct event *evs[] = {p->ev_retry, p->ev_conn_to, p->ev_tick, p->ev_resync,
-			       p->ev_kick,  p->ev_live,    p->ev_jflush};
+			       p->ev_kick,  p->ev_live,    p->ev_jflush, p->ev_send, p->ev_state};
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
 		if (evs[i])
 			event_free(evs[i]);

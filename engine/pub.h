@@ -94,6 +94,10 @@ struct pub_event {
 	const char *reason;
 	struct pub_kv extra[PUB_MAX_EXTRA];
 	size_t n_extra;
+	/* May carry personal data (a caller's number...): the event gets a
+	 * stream entry of its own, so an erasure removes it and nothing else.
+	 * Types other than call.* and target.* always get one. */
+	bool personal;
 };
 
 /* A target (rep or partner) as a wallboard shows it. */
@@ -158,6 +162,12 @@ struct pub_totals {
 struct pub_hooks {
 	void (*resync)(void *arg, struct pub *p);
 	void (*totals)(void *arg, struct pub_totals *out);
+	/* The current state of a target / live call marked with pub_target_dirty
+	 * / pub_call_dirty, asked for when its hash is written; the strings must
+	 * stay valid until the hook returns to the publisher. false: it is gone,
+	 * nothing is written. NULL: the *_dirty calls are refused. */
+	bool (*target)(void *arg, const char *id, struct pub_target *out);
+	bool (*call)(void *arg, const char *id, struct pub_call *out);
 };
 
 /* Counters for metrics and the health hash. */
@@ -181,13 +191,15 @@ struct pub_stats {
 	uint64_t leads_published; /* of published: entries added to the lead stream */
 	uint64_t erasures;       /* erasure jobs finished */
 	uint64_t erased_entries; /* stream entries removed by them */
+	uint64_t entries;        /* entries added to the event stream (each holds 1+ events) */
 };
 
 /*
  * Create a publisher on base. cfg is borrowed and must outlive the publisher
  * (cfg->enabled is the caller's to check). hooks is copied; hooks and arg may
  * be NULL. Zero / NULL fields take defaults: prefix "cl:", max_inflight
- * 10000, snapshot_ms 1000, call_ttl_s 3600; stream_maxlen 0 = no trimming.
+ * 10000, snapshot_ms 1000, call_ttl_s 3600, stream_batch 64; stream_maxlen 0 =
+ * no trimming; state_flush_ms 0 = state hashes written at once.
  * A host that is not a numeric address is resolved here, once.
  * If cfg->journal is set, it is opened (created if missing) and events left
  * in it by a previous run are replayed before any new one.
@@ -201,10 +213,16 @@ struct pub *pub_new(struct event_base *base, const struct cfg_redis *cfg,
  * Drop the connection and free everything. Events not yet acknowledged are
  * written to the journal (synchronously, ahead of what it holds) so the next
  * run replays them; without a journal they are counted as dropped and logged.
- * For a clean stop, run the loop until pub_backlog() is 0 (with a deadline)
- * first. NULL does nothing. Not from inside a pub hook.
+ * For a clean stop, call pub_flush and run the loop until pub_idle() (with a
+ * deadline) first. NULL does nothing. Not from inside a pub hook.
  */
 void pub_free(struct pub *p);
+
+/* Send the pending state hashes now, without waiting for state_flush_ms
+ * (a clean stop). NULL does nothing. */
+void pub_flush(struct pub *p);
+/* Nothing left to send or waiting for an answer: no events, no state. */
+bool pub_idle(const struct pub *p);
 
 /*
  * Append an event to the stream. ev is borrowed for the call. On success
@@ -225,6 +243,15 @@ int pub_target_del(struct pub *p, const char *id);
 int pub_queue(struct pub *p, const struct pub_queue *q);
 int pub_queue_del(struct pub *p, const char *name);
 int pub_call(struct pub *p, const struct pub_call *c);
+/*
+ * Mark a target's / live call's hash as changed without building it: when it
+ * is written (after state_flush_ms), hooks.target / hooks.call give its state
+ * then. Many changes between two writes cost one lookup each and one write.
+ * A call's end goes through pub_call (its final state, with the TTL).
+ * Returns 0 or -PUB_EINVAL (bad id, no hook) / -PUB_ENOMEM.
+ */
+int pub_target_dirty(struct pub *p, const char *id);
+int pub_call_dirty(struct pub *p, const char *id);
 
 /*
  * Append a lead to the lead stream (<prefix>leads), delivered exactly once

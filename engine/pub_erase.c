@@ -27,6 +27,7 @@
 #include "log.h"
 #include "pub.h"
 #include "pub_conn.h"
+#include "pub_internal.h"
 
 #define ERASE_BATCH 256u
 #define ERASE_MAX_VALUES 8u
@@ -77,6 +78,31 @@ static bool value_matches(const struct erase_job *j, const char *s, size_t len)
 	for (size_t i = 0; i < j->n; i++)
 		if (len == j->vlen[i] && strncasecmp(s, j->values[i], len) == 0)
 			return true;
+	return false;
+}
+
+/*
+ * An entry of the event stream holds its events as a JSON array (field
+ * `events`): a value is there when some member is the JSON string of it,
+ * i.e. `":"<escaped value>"` followed by `,` or `}`. Outside strings the
+ * engine writes no `":"`, and inside one every `"` is escaped, so the pattern
+ * cannot start in the middle of a string.
+ */
+static bool json_matches(const struct erase_job *j, const char *s, size_t len)
+{
+	char esc[6 * PUB_VALUE_MAX + 8];
+
+	for (size_t i = 0; i < j->n; i++) {
+		if (j->vlen[i] > PUB_VALUE_MAX)
+			continue;
+		size_t m = 0;
+		memcpy(esc, "\":\"", 3);
+		m = 3 + pub_json_escape(j->values[i], j->vlen[i], esc + 3);
+		esc[m++] = '"';
+		for (size_t o = 0; o + m < len; o++)
+			if ((s[o + m] == ',' || s[o + m] == '}') && strncasecmp(s + o, esc, m) == 0)
+				return true;
+	}
 	return false;
 }
 
@@ -171,9 +197,15 @@ static void on_range(struct pub *p, void *reply, void *priv, uint64_t tag)
 			continue;
 		redisReply *f = e->element[1];
 		bool hit = false;
-		for (size_t k = 1; f->type == REDIS_REPLY_ARRAY && k < f->elements && !hit; k += 2)
-			hit = f->element[k]->type == REDIS_REPLY_STRING &&
-			      value_matches(j, f->element[k]->str, f->element[k]->len);
+		for (size_t k = 1; f->type == REDIS_REPLY_ARRAY && k < f->elements && !hit; k += 2) {
+			redisReply *v = f->element[k];
+			if (v->type != REDIS_REPLY_STRING)
+				continue;
+			if (j->stream == PUB_STREAM_EVENTS)
+				hit = json_matches(j, v->str, v->len);
+			else
+				hit = value_matches(j, v->str, v->len);
+		}
 		if (hit && argc < (int)(2 + ERASE_BATCH)) {
 			argv[argc] = e->element[0]->str;
 			len[argc++] = e->element[0]->len;

@@ -67,6 +67,7 @@ enum {
 	PUB_REC_FAILED = 1u << 1, /* Redis answered with an error */
 	PUB_REC_ACKED = 1u << 2,  /* in the stream (memory only) */
 	PUB_REC_LEADS = 1u << 3,  /* goes to the lead stream, not the event stream */
+	PUB_REC_SOLO = 1u << 4,   /* an entry of its own (may hold personal data) */
 };
 
 /* The streams of the FIFO, by index. */

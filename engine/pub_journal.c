@@ -99,7 +99,7 @@ static void encode(const struct pub_rec *r, unsigned char *p)
 
 	put64(pl, r->id.ms);
 	put64(pl + 8, r->id.seq);
-	put32(pl + 16, r->flags & (PUB_REC_SENT | PUB_REC_FAILED | PUB_REC_LEADS));
+	put32(pl + 16, r->flags & (PUB_REC_SENT | PUB_REC_FAILED | PUB_REC_LEADS | PUB_REC_SOLO));
 	put32(pl + 20, r->nf);
 	memcpy(pl + J_FIXED, r->data, r->len);
 	put32(p, J_MAGIC);

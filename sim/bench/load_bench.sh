@@ -3,8 +3,10 @@
 # next to the transport ceiling, in one run of the same load generator.
 #
 # usage: load_bench.sh BUILD_DIR [--reps N] [--window N] [--pbx N]
-#                      [--duration-ms MS] [--json FILE] [--trunks] [--redis HOST:PORT]
-#   --redis HOST:PORT: publish to that Redis (default: publishing off)
+#                      [--duration-ms MS] [--json FILE] [--trunks]
+#                      [--redis HOST:PORT | --redis-unix PATH]
+#   --redis HOST:PORT, --redis-unix PATH: publish to that Redis (default:
+#   publishing off), over TCP or its Unix socket
 #   --trunks: N partners answered on their SIP trunks (no desk connections)
 #   instead of N reps at desks: the engine then sees the PBX's traffic alone.
 #   BUILD_DIR holds engine/closeloopd, sim/closeloop-sim and
@@ -19,7 +21,7 @@ set -euo pipefail
 
 build=${1:?usage: $0 BUILD_DIR [--reps N] [--window N] [--pbx N] [--duration-ms MS] [--json FILE]}
 shift
-reps=200 window=256 pbx=1 duration=5000 json= trunks=0 redis=
+reps=200 window=256 pbx=1 duration=5000 json= trunks=0 redis= redis_unix=
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--reps) reps=$2; shift 2 ;;
@@ -29,6 +31,7 @@ while [[ $# -gt 0 ]]; do
 	--json) json=$2; shift 2 ;;
 	--trunks) trunks=1; shift ;;
 	--redis) redis=$2; shift 2 ;;
+	--redis-unix) redis_unix=$2; shift 2 ;;
 	*) echo "$0: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -38,6 +41,9 @@ bare=$build/tests/bench/bare_server
 for exe in "$engine" "$sim" "$bare"; do
 	[[ -x $exe ]] || { echo "$0: $exe not built" >&2; exit 2; }
 done
+
+redis_yaml='{enabled: false}'
+[[ -n $redis_unix ]] && redis_yaml="{enabled: true, unix: \"$redis_unix\"}"
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/load_bench.XXXXXX")
 pids=()
@@ -56,7 +62,7 @@ engine: {listen: "127.0.0.1:0", log_level: error}
 limits: {max_sessions: $((reps + 64))}
 router: {wrapup_ms: 0, random_seed: 1}
 auth: {pbx: bench-pbx, agent: bench-agent}
-redis: {enabled: false}
+redis: $redis_yaml
 skills: [sales]
 territories:
   - {name: land, phone: ["+1"]}

@@ -6,6 +6,10 @@
  * "CTL --ctl kill|start DIR PORT" kills it (SIGKILL) or starts it again.
  * Each test drives a fresh event_base with the publisher on it and checks
  * what landed in Redis through a separate blocking hiredis connection.
+ * The event stream is read through tstream, which checks its batched format
+ * (n events per entry as JSON, entry ID = last event's id, ids increasing,
+ * non-routing events alone) on every read; counts are of events unless they
+ * say entries.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +31,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "pub.h"
+#include "tstream.h"
 
 /* Set once in main from argv, read-only afterwards. */
 static struct {
@@ -153,29 +158,41 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopbreak(arg);
+}
+
+/* Run the loop until pred holds or timeout_ms passed. The deadline is an
+ * event of its own (freed here), not event_base_loopexit, whose pending exit
+ * would end a later run early. */
 static bool run_until(struct event_base *base, bool (*pred)(void *), void *arg, int timeout_ms)
 {
 	struct waiter w = {pred, arg, false, base};
 	struct event *poll = event_new(base, -1, EV_PERSIST, on_poll, &w);
+	struct event *dl = evtimer_new(base, on_deadline, base);
 	struct timeval tick = {0, 2000}, to = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 
 	if (pred(arg))
 		w.ok = true;
 	else {
 		evtimer_add(poll, &tick);
-		event_base_loopexit(base, &to);
+		evtimer_add(dl, &to);
 		event_base_dispatch(base);
 	}
 	event_free(poll);
+	event_free(dl);
 	return w.ok;
 }
 
 static void run_for(struct event_base *base, int ms)
 {
+	struct event *dl = evtimer_new(base, on_deadline, base);
 	struct timeval to = {ms / 1000, (ms % 1000) * 1000};
 
-	event_base_loopexit(base, &to);
+	evtimer_add(dl, &to);
 	event_base_dispatch(base);
+	event_free(dl);
 }
 
 static bool is_connected(void *p) { return pub_connected(p); }
@@ -191,34 +208,43 @@ static bool is_drained(void *arg)
 
 /* ---- checks on the stream ---- */
 
-static const char *entry_field(const redisReply *fields, const char *k)
+/* Read the event stream key of the selected db (format checked) into s. */
+static void read_events(redisContext *c, const char *key, struct tstream *s)
 {
-	for (size_t i = 0; i + 1 < fields->elements; i += 2)
-		if (strcmp(fields->element[i]->str, k) == 0)
-			return fields->element[i + 1]->str;
-	return NULL;
+	char err[512];
+
+	tstream_init(s);
+	if (tstream_read(c, key, s, err, sizeof err) < 0) {
+		tstream_free(s);
+		fail_msg("%s: %s", key, err);
+	}
 }
 
-/* The whole stream t:events must be exactly ids[0..n) in order, entry i
- * carrying n=i (offset by first). */
-static void check_stream(redisContext *c, const struct pub_stream_id *ids, size_t n, size_t first)
+/* The whole stream t:events must hold exactly the events ids[0..n), in
+ * order, once each, event i carrying n=first+i, in entries of at most
+ * max_batch events; XLEN counts its entries. Returns the entries. */
+static size_t check_stream(redisContext *c, const struct pub_stream_id *ids, size_t n,
+			   size_t first, size_t max_batch)
 {
 	char want[PUB_STREAM_ID_LEN], num[24];
+	struct tstream s;
 
-	assert_int_equal(cmd_int(c, "XLEN t:events"), (long long)n);
-	redisReply *r = cmd(c, "XRANGE t:events - +");
-	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-	assert_int_equal(r->elements, n);
+	read_events(c, "t:events", &s);
+	assert_int_equal(s.n, n);
 	for (size_t i = 0; i < n; i++) {
-		redisReply *e = r->element[i];
+		const struct tstream_event *e = &s.ev[i];
 		pub_stream_id_format(&ids[i], want, sizeof want);
-		assert_string_equal(e->element[0]->str, want);
+		assert_string_equal(e->id, want);
 		snprintf(num, sizeof num, "%zu", first + i);
-		const char *got = entry_field(e->element[1], "n");
+		const char *got = tstream_get(e, "n");
 		assert_non_null(got);
 		assert_string_equal(got, num);
+		assert_true(e->entry_n >= 1 && e->entry_n <= max_batch);
 	}
-	freeReplyObject(r);
+	size_t entries = s.entries;
+	assert_int_equal(cmd_int(c, "XLEN t:events"), (long long)entries);
+	tstream_free(&s);
+	return entries;
 }
 
 /* ---- tests ---- */
@@ -256,49 +282,115 @@ static void test_events(void **state)
 	assert_int_equal(st.replayed, 0);
 	assert_int_equal(st.dropped, 0);
 	assert_int_equal(st.errors, 0);
-	check_stream(f->rc, ids, N, 0);
+	size_t entries = check_stream(f->rc, ids, N, 0, 64);
+	/* Events queued behind the command cap went out in shared entries. */
+	assert_int_equal(st.entries, entries);
+	assert_true(entries < N);
 
-	/* The fields of one entry, exactly. */
+	/* The fields of one event, exactly and in order. */
 	char id[PUB_STREAM_ID_LEN];
+	struct tstream s;
 	pub_stream_id_format(&ids[7], id, sizeof id);
-	redisReply *r = cmd(f->rc, "XRANGE t:events %s %s", id, id);
-	redisReply *fl = r->element[0]->element[1];
-	const char *want[] = {"type", "call.queued", "ts", "1700000000007", "call", "c-42",
-			      "territory", "de-south", "queue", "de-south/partners", "n", "7",
-			      "skill", "printers"};
-	assert_int_equal(fl->elements, sizeof want / sizeof want[0]);
-	for (size_t i = 0; i < fl->elements; i++)
-		assert_string_equal(fl->element[i]->str, want[i]);
-	freeReplyObject(r);
+	read_events(f->rc, "t:events", &s);
+	const struct tstream_event *e7 = &s.ev[7];
+	assert_string_equal(e7->id, id);
+	const char *want[] = {"id", id, "type", "call.queued", "ts", "1700000000007",
+			      "call", "c-42", "territory", "de-south", "queue",
+			      "de-south/partners", "n", "7", "skill", "printers"};
+	assert_int_equal(json_object_size(e7->obj) * 2, sizeof want / sizeof want[0]);
+	size_t k = 0;
+	const char *key;
+	json_t *val;
+	json_object_foreach(e7->obj, key, val) {
+		assert_string_equal(key, want[k]);
+		assert_string_equal(json_string_value(val), want[k + 1]);
+		k += 2;
+	}
+	/* Event 6 (call.offered) has no queue: the empty field is left out. */
+	assert_null(tstream_get(&s.ev[6], "queue"));
+	assert_null(tstream_get(&s.ev[6], "reason"));
+	tstream_free(&s);
 
-	/* A consumer group reads them all, in order. */
+	/* A consumer group reads them all, in order: every entry once, and
+	 * in them every event. */
 	freeReplyObject(cmd(f->rc, "XGROUP CREATE t:events crm 0"));
-	r = cmd(f->rc, "XREADGROUP GROUP crm worker-1 COUNT 5000 STREAMS t:events >");
+	redisReply *r = cmd(f->rc, "XREADGROUP GROUP crm worker-1 COUNT 5000 STREAMS t:events >");
 	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-	assert_int_equal(r->element[0]->element[1]->elements, N);
-	pub_stream_id_format(&ids[N - 1], id, sizeof id);
-	assert_string_equal(r->element[0]->element[1]->element[N - 1]->element[0]->str, id);
+	assert_int_equal(r->element[0]->element[1]->elements, entries);
+	char err[512];
+	tstream_init(&s);
+	if (tstream_add_entries(&s, r->element[0]->element[1], err, sizeof err) < 0)
+		fail_msg("XREADGROUP: %s", err);
 	freeReplyObject(r);
+	assert_int_equal(s.n, N);
+	for (size_t i = 0; i < N; i++) {
+		pub_stream_id_format(&ids[i], id, sizeof id);
+		assert_string_equal(s.ev[i].id, id);
+	}
+	tstream_free(&s);
 	pub_free(p);
 	free(ids);
+}
+
+/* MAXLEN trims whole entries, oldest first: what stays is the newest
+ * events, in order, none missing in between. */
+static void check_tail(redisContext *c, const struct pub_stream_id *ids, size_t sent,
+		       size_t max_batch, size_t *events, size_t *entries)
+{
+	struct tstream s;
+	char want[PUB_STREAM_ID_LEN];
+
+	read_events(c, "t:events", &s);
+	assert_true(s.n > 0 && s.n <= sent);
+	for (size_t i = 0; i < s.n; i++) {
+		pub_stream_id_format(&ids[sent - s.n + i], want, sizeof want);
+		assert_string_equal(s.ev[i].id, want);
+		assert_true(s.ev[i].entry_n <= max_batch);
+	}
+	assert_int_equal(cmd_int(c, "XLEN t:events"), (long long)s.entries);
+	*events = s.n;
+	*entries = s.entries;
+	tstream_free(&s);
 }
 
 static void test_maxlen(void **state)
 {
 	struct fx *f = *state;
+	const size_t N = 3000;
+	struct pub_stream_id *ids = calloc(N, sizeof *ids);
+	size_t events, entries;
 
 	f->cfg.stream_maxlen = 100;
 	struct pub *p = pub_new(f->base, &f->cfg, NULL, NULL);
 	assert_true(run_until(f->base, is_connected, p, 5000));
-	for (int i = 0; i < 1000; i++) {
+	/* Events of their own: one entry each. */
+	for (size_t i = 0; i < 1000; i++) {
 		struct pub_event ev = {.type = "x"};
-		assert_int_equal(pub_event(p, &ev, NULL), 0);
+		assert_int_equal(pub_event(p, &ev, &ids[i]), 0);
 	}
 	assert_true(run_until(f->base, is_drained, p, 10000));
-	long long len = cmd_int(f->rc, "XLEN t:events");
+	check_tail(f->rc, ids, 1000, 1, &events, &entries);
 	/* Approximate trimming: whole nodes go, so a bit over 100 stays. */
-	assert_true(len >= 100 && len < 400);
+	assert_true(entries >= 100 && entries < 400);
+	assert_int_equal(events, entries);
 	pub_free(p);
+
+	/* Routing events share entries (at most stream_batch): the cap is on
+	 * entries, so more events than that stay. */
+	freeReplyObject(cmd(f->rc, "DEL t:events"));
+	f->cfg.stream_batch = 4;
+	p = pub_new(f->base, &f->cfg, NULL, NULL);
+	assert_true(run_until(f->base, is_connected, p, 5000));
+	for (size_t i = 0; i < N; i++) {
+		struct pub_event ev = {.type = "call.x"};
+		assert_int_equal(pub_event(p, &ev, &ids[i]), 0);
+	}
+	assert_true(run_until(f->base, is_drained, p, 10000));
+	check_tail(f->rc, ids, N, 4, &events, &entries);
+	assert_true(entries >= 100 && entries < 400);
+	assert_true(events > entries);
+	pub_free(p);
+	free(ids);
 }
 
 static void test_state(void **state)
@@ -402,6 +494,65 @@ static void test_latest_wins(void **state)
 	pub_free(p);
 }
 
+struct hwant {
+	redisContext *rc;
+	const char *key, *field, *want;
+};
+
+static bool hash_has(void *arg)
+{
+	struct hwant *w = arg;
+	char b[128];
+
+	return strcmp(hget(w->rc, w->key, w->field, b, sizeof b), w->want) == 0;
+}
+
+static bool idle(void *arg) { return pub_idle(arg); }
+
+/*
+ * With state_flush_ms, updates wait for the flush tick: a hash is not
+ * written at once, then once with its latest state. pub_flush sends what
+ * waits without waiting for the tick (a clean stop).
+ */
+static void test_state_flush(void **state)
+{
+	struct fx *f = *state;
+	struct pub_stats st;
+	char b[64], reason[16];
+
+	f->cfg.state_flush_ms = 1000;
+	struct pub *p = pub_new(f->base, &f->cfg, NULL, NULL);
+	assert_true(run_until(f->base, is_connected, p, 5000));
+	assert_true(run_until(f->base, idle, p, 5000));
+	for (int i = 0; i < 50; i++) {
+		snprintf(reason, sizeof reason, "r%d", i);
+		struct pub_target t = {.id = "rep-7", .state = "not_ready", .reason = reason};
+		assert_int_equal(pub_target(p, &t), 0);
+	}
+	pub_get_stats(p, &st);
+	assert_int_equal(st.state_pending, 1);
+	assert_false(pub_idle(p));
+	run_for(f->base, 200); /* well before the tick */
+	assert_int_equal(cmd_int(f->rc, "EXISTS t:target:rep-7"), 0);
+	pub_get_stats(p, &st);
+	assert_int_equal(st.state_pending, 1);
+	struct hwant w = {f->rc, "t:target:rep-7", "reason", "r49"};
+	assert_true(run_until(f->base, hash_has, &w, 5000));
+	assert_string_equal(hget(f->rc, "t:target:rep-7", "state", b, sizeof b), "not_ready");
+	assert_true(run_until(f->base, idle, p, 5000));
+	pub_get_stats(p, &st);
+	assert_int_equal(st.state_pending, 0);
+
+	/* pub_flush: written well within the tick. */
+	struct pub_target t = {.id = "rep-7", .state = "ready"};
+	assert_int_equal(pub_target(p, &t), 0);
+	pub_flush(p);
+	assert_true(run_until(f->base, idle, p, 500));
+	assert_string_equal(hget(f->rc, "t:target:rep-7", "state", b, sizeof b), "ready");
+	assert_string_equal(hget(f->rc, "t:target:rep-7", "reason", b, sizeof b), "");
+	pub_free(p);
+}
+
 static void totals_hook(void *arg, struct pub_totals *out)
 {
 	int *calls = arg;
@@ -460,10 +611,12 @@ static void test_totals_health(void **state)
 	assert_string_equal(hget(f->rc, "t:pub", "backlog", b, sizeof b), "0");
 	assert_string_equal(hget(f->rc, "t:pub", "journaled", b, sizeof b), "0");
 	assert_string_equal(hget(f->rc, "t:pub", "connects", b, sizeof b), "1");
-	redisReply *r = cmd(f->rc, "XRANGE t:events - +");
-	assert_string_equal(hget(f->rc, "t:pub", "last_id", b, sizeof b),
-			    r->element[0]->element[0]->str);
-	freeReplyObject(r);
+	assert_string_equal(hget(f->rc, "t:pub", "entries", b, sizeof b), "1");
+	struct tstream s;
+	read_events(f->rc, "t:events", &s);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(hget(f->rc, "t:pub", "last_id", b, sizeof b), s.ev[0].id);
+	tstream_free(&s);
 	pub_free(p);
 }
 
@@ -625,8 +778,10 @@ static void on_drive(evutil_socket_t fd, short what, void *arg)
 
 	for (size_t k = 0; k < d->per_tick && d->n < d->total; k++) {
 		snprintf(num, sizeof num, "%zu", d->n);
-		struct pub_event ev = {.type = "tick", .call_id = "c-x", .n_extra = 1,
-				       .extra = {{"n", num}}};
+		/* Routing events (shared entries) with a sales-like one now and
+		 * then (an entry of its own). */
+		struct pub_event ev = {.type = d->n % 7 == 3 ? "order.tick" : "call.tick",
+				       .call_id = "c-x", .n_extra = 1, .extra = {{"n", num}}};
 		assert_int_equal(pub_event(d->p, &ev, &d->ids[d->n]), 0);
 		d->n++;
 	}
@@ -695,7 +850,7 @@ static void test_fault(void **state)
 	assert_true(st.replayed >= 700);
 	assert_int_equal(st.journaled, 0);
 	/* Every event once, in order, with the IDs pub_event gave. */
-	check_stream(f->rc, d.ids, d.total, 0);
+	check_stream(f->rc, d.ids, d.total, 0, 64);
 	/* The journal is empty again. */
 	assert_int_equal(stat(f->journal, &sb), 0);
 	assert_int_equal(sb.st_size, 0);
@@ -720,11 +875,12 @@ static void test_down_at_start(void **state)
 	struct pub_stats st;
 
 	ctl("kill");
+	f->cfg.stream_batch = 16;
 	struct pub *p = pub_new(f->base, &f->cfg, NULL, NULL);
 	assert_non_null(p);
 	for (int i = 0; i < 100; i++) {
 		snprintf(num, sizeof num, "%d", i);
-		struct pub_event ev = {.type = "early", .n_extra = 1, .extra = {{"n", num}}};
+		struct pub_event ev = {.type = "call.early", .n_extra = 1, .extra = {{"n", num}}};
 		assert_int_equal(pub_event(p, &ev, &ids[i]), 0);
 	}
 	run_for(f->base, 300);
@@ -741,7 +897,9 @@ static void test_down_at_start(void **state)
 	assert_int_equal(st.replayed, 100);
 	assert_int_equal(st.reconnects, 0); /* the first connection */
 	assert_int_equal(st.connects, 1);
-	check_stream(f->rc, ids, 100, 0);
+	/* All waiting when Redis came: full entries of stream_batch, then the rest. */
+	assert_int_equal(check_stream(f->rc, ids, 100, 0, 16), 7);
+	assert_int_equal(st.entries, 7);
 	pub_free(p);
 }
 
@@ -759,9 +917,9 @@ static bool no_inflight(void *arg)
  * the next run replays them: the applied ones are refused as duplicates,
  * the rest go in, and the stream holds each event once, in order.
  */
-static void test_restart_engine(void **state)
+static void restart_engine(struct fx *f, const char *type, uint64_t want_inflight,
+			   size_t want_landed)
 {
-	struct fx *f = *state;
 	struct pub_stream_id ids[300];
 	char num[16];
 	struct pub_stats st;
@@ -775,31 +933,64 @@ static void test_restart_engine(void **state)
 	assert_true(run_until(f->base, no_inflight, p, 5000));
 	for (int i = 0; i < 300; i++) {
 		snprintf(num, sizeof num, "%d", i);
-		struct pub_event ev = {.type = "e", .n_extra = 1, .extra = {{"n", num}}};
+		struct pub_event ev = {.type = type, .n_extra = 1, .extra = {{"n", num}}};
 		assert_int_equal(pub_event(p, &ev, &ids[i]), 0);
 	}
+	/* Nothing is sent before the loop runs: the ring is full, the rest journaled. */
 	pub_get_stats(p, &st);
-	assert_int_equal(st.inflight, 50);
+	assert_int_equal(st.inflight, 0);
 	assert_int_equal(st.buffered, 100);
 	assert_int_equal(st.journaled, 200);
-	/* One pass of the loop: hiredis writes the 50 XADDs; nothing is read. */
+	/* One pass of the loop queues the XADDs (the ring's 100 events); the
+	 * next one has hiredis write them; no reply is read. */
 	event_base_loop(f->base, EVLOOP_NONBLOCK);
-	for (int i = 0; i < 200 && cmd_int(f->rc, "XLEN t:events") < 50; i++)
+	pub_get_stats(p, &st);
+	assert_int_equal(st.inflight, want_inflight);
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	for (int i = 0; i < 200 && cmd_int(f->rc, "XLEN t:events") < (long long)want_inflight; i++)
 		usleep(10000);
-	assert_int_equal(cmd_int(f->rc, "XLEN t:events"), 50);
+	assert_int_equal(cmd_int(f->rc, "XLEN t:events"), (long long)want_inflight);
+	struct tstream s;
+	read_events(f->rc, "t:events", &s);
+	assert_int_equal(s.n, want_landed);
+	tstream_free(&s);
 	pub_get_stats(p, &st);
 	assert_int_equal(st.published, 0);
 	pub_free(p);
 
 	p = pub_new(f->base, &f->cfg, NULL, NULL);
 	assert_int_equal(pub_backlog(p), 300);
-	assert_true(run_until(f->base, is_drained, p, 10000));
+	/* Longer than snapshot_ms: a health write and its reply come in between. */
+	bool drained = run_until(f->base, is_drained, p, 15000);
 	pub_get_stats(p, &st);
-	assert_int_equal(st.dup_skipped, 50);
-	assert_int_equal(st.published, 250);
+	uint64_t backlog = pub_backlog(p);
+	if (!drained) {
+		pub_free(p);
+		fail_msg("not drained: connected %d backlog %" PRIu64 " inflight %" PRIu64
+			 " published %" PRIu64 " dup_skipped %" PRIu64 " errors %" PRIu64
+			 " reconnects %" PRIu64 " entries %" PRIu64 " buffered %" PRIu64
+			 " journaled %" PRIu64,
+			 st.connected, backlog, st.inflight, st.published, st.dup_skipped,
+			 st.errors, st.reconnects, st.entries, st.buffered, st.journaled);
+	}
+	assert_int_equal(st.dup_skipped, want_landed);
+	assert_int_equal(st.published, 300 - want_landed);
 	assert_int_equal(st.dropped, 0);
-	check_stream(f->rc, ids, 300, 0);
+	check_stream(f->rc, ids, 300, 0, 64);
 	pub_free(p);
+}
+
+/* Events of their own: 50 XADDs of one event each. */
+static void test_restart_engine(void **state)
+{
+	restart_engine(*state, "e", 50, 50);
+}
+
+/* Routing events: the ring's 100 events in two entries (64 + 36); on the
+ * next run the entries already in, whole, are recognised as such. */
+static void test_restart_engine_batched(void **state)
+{
+	restart_engine(*state, "call.e", 2, 100);
 }
 
 static void totals_fixed(void *arg, struct pub_totals *out) { out->offered = 1; }
@@ -837,7 +1028,12 @@ static void test_auth_db_unix(void **state)
 	pub_free(p);
 	assert_int_equal(cmd_int(f->rc, "EXISTS t:events"), 0);
 	freeReplyObject(cmd(f->rc, "SELECT 3"));
+	struct tstream evs;
+	read_events(f->rc, "t:events", &evs);
+	assert_int_equal(evs.n, 5);
+	assert_int_equal(evs.entries, 5); /* not routing events: one entry each */
 	assert_int_equal(cmd_int(f->rc, "XLEN t:events"), 5);
+	tstream_free(&evs);
 	assert_int_equal(cmd_int(f->rc, "EXISTS t:totals"), 1);
 	assert_int_equal(cmd_int(f->rc, "TTL t:call:c-live") > 0, 1);
 	freeReplyObject(cmd(f->rc, "FLUSHDB"));
@@ -885,6 +1081,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_pubsub, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_engine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_engine_batched, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth_db_unix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_down_at_start, setup, teardown),

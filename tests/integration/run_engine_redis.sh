@@ -12,10 +12,16 @@
 # With "fault", redis-server is SIGKILLed in the middle of the run and
 # started again on the same port 1 s later (AOF, appendfsync always): every
 # event must still be in the stream exactly once and in order.
+# The event stream is batched (entries of n events as JSON); it is read with
+# the stream_dump tool named by CL_STREAM_DUMP, which checks its format
+# (n, ids increasing within and across entries, entry ID = last event's id,
+# other than call.* / target.* events alone) and prints one line per event.
 set -u
 daemon=$1
 sim=$2
 mode=${3:-normal}
+dump=${CL_STREAM_DUMP:-}
+[ -n "$dump" ] && [ -x "$dump" ] || { echo "$0: set CL_STREAM_DUMP to the stream_dump tool" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 ctl="$here/pub_run.sh --ctl"
 root=$(cd "$here/../.." && pwd)
@@ -102,13 +108,14 @@ erc=$?
 epid=
 [ $erc -eq 0 ] || fail "closeloopd exited $erc"
 
-# Stream: "id type call_id end" lines, in stream order.
-rcli xrange cl:events - + | awk '
-	/^[0-9]+-[0-9]+$/ { if (id) print id, t, c, e; id = $0; t = c = e = "-"; k = ""; next }
-	k == "" { k = $0; next }
-	{ if (k == "type") t = $0; else if (k == "call") c = $0; else if (k == "end") e = $0; k = "" }
-	END { if (id) print id, t, c, e }' >"$dir/events"
+# Stream: "id type call_id end entry_id" lines, one per event, in stream order.
+"$dump" -p "$port" -k cl:events id type call end @entry >"$dir/events" 2>"$dir/dump.err" ||
+	fail "event stream: $(cat "$dir/dump.err")"
 [ -s "$dir/events" ] || fail "the event stream is empty"
+# XLEN counts entries: as many as the events name, each holding one or more.
+entries=$(awk '{ print $5 }' "$dir/events" | uniq | wc -l)
+[ "$(rcli xlen cl:events)" = "$entries" ] ||
+	fail "XLEN $(rcli xlen cl:events), entries named by the events $entries"
 
 # Strictly increasing IDs (no duplicate, no reordering).
 awk '{ split($1, a, "-"); ms = a[1] + 0; sq = a[2] + 0
@@ -145,4 +152,4 @@ for key in $(rcli smembers cl:targets); do
 done
 n_targets=$(rcli scard cl:targets)
 [ "$n_targets" -gt 0 ] || fail "no target hashes"
-echo "ok: $calls calls, $(wc -l <"$dir/events") events, $completed completed, $abandoned abandoned, $n_targets targets ($mode: $reconnects reconnects, $replayed events replayed)"
+echo "ok: $calls calls, $(wc -l <"$dir/events") events in $entries entries, $completed completed, $abandoned abandoned, $n_targets targets ($mode: $reconnects reconnects, $replayed events replayed)"

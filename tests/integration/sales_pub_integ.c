@@ -7,7 +7,10 @@
  * - generic hashes: index sets, TTLs, the resync sweep of stale ids;
  * - erasure: every matching entry of both streams goes (beyond one scan
  *   batch), nothing else; a request made while Redis is away runs later;
- *   an entry accepted just before the request is scrubbed too.
+ *   an entry accepted just before the request is scrubbed too; events
+ *   flagged personal have entries of their own, so routing events batched
+ *   around them are left alone.
+ * The event stream is batched (tstream.h): it is read and checked as events.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +31,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "pub.h"
+#include "tstream.h"
 
 static struct {
 	int port;
@@ -184,16 +188,47 @@ static void lead(struct pub *p, unsigned n, const char *phone)
 	assert_int_equal(pub_lead(p, kv, 4, NULL), 0);
 }
 
+/* A call.callback event: with a number in reason, flagged personal (as the
+ * engine does), else a routing event that may share an entry. */
 static void event(struct pub *p, unsigned n, const char *reason)
 {
 	char num[16];
 	snprintf(num, sizeof num, "%u", n);
-	struct pub_event ev = {.type = "call.callback", .reason = reason};
+	struct pub_event ev = {.type = "call.callback", .reason = reason, .personal = reason != NULL};
 	ev.extra[ev.n_extra++] = (struct pub_kv){"n", num};
 	assert_int_equal(pub_event(p, &ev, NULL), 0);
 }
 
-/* Stream key holds entries n = 0..count-1, in order, once each. */
+static void read_events(struct fx *f, struct tstream *s)
+{
+	char err[512];
+	tstream_init(s);
+	if (tstream_read(f->rc, "t:events", s, err, sizeof err) < 0) {
+		tstream_free(s);
+		fail_msg("t:events: %s", err);
+	}
+}
+
+/* The event stream holds events n = 0..count-1, in order, once each. */
+static void check_events(struct fx *f, unsigned count)
+{
+	struct tstream s;
+	char want[16];
+	read_events(f, &s);
+	assert_int_equal(s.n, count);
+	for (unsigned i = 0; i < s.n; i++) {
+		snprintf(want, sizeof want, "%u", i);
+		assert_null(tstream_get(&s.ev[i], "empty"));
+		const char *got = tstream_get(&s.ev[i], "n");
+		assert_non_null(got);
+		assert_string_equal(got, want);
+	}
+	assert_int_equal(cmd_int(f->rc, "XLEN t:events"), (long long)s.entries);
+	tstream_free(&s);
+}
+
+/* The lead stream (one entry per lead, plain fields) holds entries
+ * n = 0..count-1, in order, once each. */
 static void check_seq(struct fx *f, const char *key, unsigned count)
 {
 	assert_int_equal(cmd_int(f->rc, "XLEN %s", key), count);
@@ -248,7 +283,7 @@ static void test_leads_exactly_once(void **state)
 	ctl(f, "start");
 	assert_true(run_until(f->base, is_drained, p, 20000));
 	check_seq(f, "t:leads", 600);
-	check_seq(f, "t:events", 600);
+	check_events(f, 600);
 	pub_get_stats(p, &st);
 	assert_int_equal(st.leads_published + st.dup_skipped >= 600, 1);
 
@@ -262,15 +297,16 @@ static void test_leads_exactly_once(void **state)
 	assert_non_null(p);
 	assert_true(run_until(f->base, is_drained, p, 20000));
 	check_seq(f, "t:leads", 700);
-	check_seq(f, "t:events", 600); /* no lead in the event stream */
-	/* The IDs never collide across the two streams. */
-	redisReply *a = cmd(f->rc, "XRANGE t:leads - +"), *b = cmd(f->rc, "XRANGE t:events - +");
+	check_events(f, 600); /* no lead in the event stream */
+	/* The IDs never collide across the two streams (events' own ids). */
+	redisReply *a = cmd(f->rc, "XRANGE t:leads - +");
+	struct tstream b;
+	read_events(f, &b);
 	for (size_t i = 0; i < a->elements; i += 37)
-		for (size_t j = 0; j < b->elements; j++)
-			assert_string_not_equal(a->element[i]->element[0]->str,
-						b->element[j]->element[0]->str);
+		for (size_t j = 0; j < b.n; j++)
+			assert_string_not_equal(a->element[i]->element[0]->str, b.ev[j].id);
 	freeReplyObject(a);
-	freeReplyObject(b);
+	tstream_free(&b);
 	pub_free(p);
 }
 
@@ -381,10 +417,27 @@ static void on_erased(void *arg, const struct pub_erase_result *r)
 
 static bool is_erased(void *arg) { return ((struct erase_done *)arg)->done; }
 
-/* Entries of key with a field value equal to v (any case). */
+/* Entries of key with a field value equal to v (any case); for the event
+ * stream, events with a field value equal to v. */
 static int count_value(struct fx *f, const char *key, const char *v)
 {
 	int n = 0;
+	if (strcmp(key, "t:events") == 0) {
+		struct tstream s;
+		read_events(f, &s);
+		for (size_t i = 0; i < s.n; i++) {
+			const char *k;
+			json_t *jv;
+			json_object_foreach(s.ev[i].obj, k, jv) {
+				if (strcasecmp(json_string_value(jv), v) == 0) {
+					n++;
+					break;
+				}
+			}
+		}
+		tstream_free(&s);
+		return n;
+	}
 	redisReply *r = cmd(f->rc, "XRANGE %s - +", key);
 	for (size_t i = 0; i < r->elements; i++) {
 		redisReply *fl = r->element[i]->element[1];
@@ -413,13 +466,23 @@ static void test_erase(void **state)
 	const char *empty[] = {""};
 	assert_int_equal(pub_erase(p, empty, 1, on_erased, &d), -PUB_EINVAL);
 
-	/* 700 events (3 scan batches), every 7th with the number; leads with
-	 * the number, the address in other case, or neither. */
-	unsigned hits_ev = 0;
+	/* 700 personal events (3 scan batches), every 7th with the number,
+	 * each followed by 3 routing events that share entries; one routing
+	 * event in 50 has the number inside a longer value (not a match).
+	 * Leads with the number, the address in other case, or neither. */
+	unsigned hits_ev = 0, nroute = 0;
 	for (unsigned i = 0; i < 700; i++) {
 		bool hit = i % 7 == 3;
 		event(p, i, hit ? "+4989777777" : "+4930111111");
 		hits_ev += hit;
+		for (int k = 0; k < 3; k++, nroute++) {
+			char num[16];
+			snprintf(num, sizeof num, "%u", nroute);
+			struct pub_event ev = {.type = "call.queued", .queue = "q1", .n_extra = 2,
+					       .extra = {{"r", num},
+							 {"note", nroute % 50 ? NULL : "+4989777777 x"}}};
+			assert_int_equal(pub_event(p, &ev, NULL), 0);
+		}
 	}
 	lead(p, 0, "+4989777777");
 	lead(p, 1, "+4930111111");
@@ -436,8 +499,31 @@ static void test_erase(void **state)
 	assert_int_equal(count_value(f, "t:events", "+4989777777"), 0);
 	assert_int_equal(count_value(f, "t:leads", "+4989777777"), 0);
 	assert_int_equal(count_value(f, "t:leads", "max@example.org"), 0);
-	assert_int_equal(cmd_int(f->rc, "XLEN t:events"), 701 - hits_ev);
 	assert_int_equal(cmd_int(f->rc, "XLEN t:leads"), 1);
+	/* What is left: the other personal events, each in an entry of its
+	 * own, and every routing event, in order, some sharing entries. */
+	struct tstream s;
+	read_events(f, &s);
+	unsigned personal = 0, route = 0, shared = 0;
+	for (size_t i = 0; i < s.n; i++) {
+		const struct tstream_event *e = &s.ev[i];
+		char want[16];
+		if (strcmp(tstream_get(e, "type"), "call.callback") == 0) {
+			assert_string_equal(tstream_get(e, "reason"), "+4930111111");
+			assert_int_equal(e->entry_n, 1);
+			personal++;
+			continue;
+		}
+		assert_string_equal(tstream_get(e, "type"), "call.queued");
+		snprintf(want, sizeof want, "%u", route++);
+		assert_string_equal(tstream_get(e, "r"), want);
+		shared += e->entry_n > 1;
+	}
+	assert_int_equal(personal, 701 - hits_ev);
+	assert_int_equal(route, nroute);
+	assert_true(shared > 0);
+	assert_int_equal(cmd_int(f->rc, "XLEN t:events"), (long long)s.entries);
+	tstream_free(&s);
 	assert_int_equal(pub_erase_pending(p), 0);
 	struct pub_stats st;
 	pub_get_stats(p, &st);

@@ -299,6 +299,8 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->redis.buffer_events, 100000);
 	assert_null(cfg->redis.journal);
 	assert_int_equal(cfg->redis.snapshot_ms, 1000);
+	assert_int_equal(cfg->redis.stream_batch, 64);
+	assert_int_equal(cfg->redis.state_flush_ms, 100);
 	assert_int_equal(cfg->default_territory, -1);
 	assert_null(cfg->territories[0].timezone);
 	assert_int_equal(cfg->territories[0].n_postal, 0);
@@ -549,6 +551,9 @@ static const struct bad bad_cases[] = {
 	{BASE "router: {max_misses: 0} #<\n", "router.max_misses: expected an integer in 1..1000, got \"0\""},
 	{BASE "router: {ring_timeout_ms: 3600001} #<\n", "router.ring_timeout_ms: expected an integer in 1..3600000"},
 	{BASE "redis: {port: 70000} #<\n", "redis.port: expected an integer in 1..65535"},
+	{BASE "redis: {stream_batch: 0} #<\n", "redis.stream_batch: expected an integer in 1..1024"},
+	{BASE "redis: {state_flush_ms: 60001} #<\n",
+	 "redis.state_flush_ms: expected an integer in 0..60000"},
 	{BASE "redis: {enabled: maybe} #<\n", "redis.enabled: expected true or false, got \"maybe\""},
 	{BASE "redis:\n  user: cl #<\n", "redis: user needs a password"},
 	{BASE "redis: {host: \"a b\"} #<\n", "redis.host: \"a b\" must not contain spaces"},
