@@ -15,19 +15,23 @@
  * buffer_events records: those in flight stay in it until Redis answers)
  * followed, once the ring is full, by the journal file. As long as the
  * journal holds anything, new events go behind it, so the FIFO order is the
- * ID order. The head of the ring is sent (XADD with the explicit ID) while
- * fewer than max_inflight commands are unanswered; a record leaves the ring
- * only when Redis has it. When the connection drops, everything unanswered
- * is sent again, in order, on the next one: an XADD refused because its ID
- * is not above the stream's last ID was applied before the drop, and is
- * skipped. A record that was never handed to Redis and whose ID is not above
- * the stream's last one (the clock stepped back) is given a fresh ID instead
- * ("rebased"), so it cannot be mistaken for a duplicate.
+ * ID order. Sending waits for the end of the loop pass, so the events of one
+ * pass go together: the record at the ring's head and the routing events
+ * after it (up to stream_batch) become one XADD of a JSON array whose entry
+ * ID is the last event's ID; any other event (it may hold personal data)
+ * gets an entry of its own. XADDs go out while fewer than max_inflight
+ * commands are unanswered; a record leaves the ring only when Redis has it.
+ * An entry lands whole, so on a new connection the stream's last ID (read
+ * by the handshake) says which records are in: those already sent at or
+ * below it are skipped, the others go again, in order, batched anew. A
+ * record never handed to Redis whose ID is not above the stream's last one
+ * (the clock stepped back) is given a fresh ID instead ("rebased"), so it
+ * cannot be mistaken for one already there.
  *
- * State. Target, queue and call hashes are latest-wins: an update is kept in
- * a map keyed by the Redis key (one entry per object, replaced in place by a
- * newer one, sent in first-dirtied order as command slots free up). While
- * Redis is away, updates are discarded; on every new connection the engine's
+ * State (pub_state.c). Target, queue and call hashes are latest-wins, kept
+ * in a map keyed by the Redis key and written on a flush tick
+ * (state_flush_ms), in chunks between which the loop polls I/O. While Redis
+ * is away, updates are discarded; on every new connection the engine's
  * resync hook republishes everything, and the ids in the index sets
  * (targets, queues, calls) that it did not mention are deleted.
  *
@@ -40,7 +44,7 @@
  * Streams. The FIFO feeds two streams: the event stream and the lead stream
  * (records flagged PUB_REC_LEADS). One ID generator serves both, so each
  * stream's IDs increase and the exactly-once rules hold per stream: the
- * handshake reads the last ID of each, a duplicate is refused per stream.
+ * handshake reads the last ID of each.
  * Only the event stream is also PUBLISHed (leads hold personal data).
  *
  * Generic hashes. Besides the target, queue and call hashes, other modules
@@ -77,159 +81,13 @@
 #include "log.h"
 #include "pub_conn.h"
 #include "pub_internal.h"
+#include "pub_priv.h"
 
-#define PUB_DEF_MAX_INFLIGHT 10000u
-#define PUB_DEF_SNAPSHOT_MS 1000u
-#define PUB_DEF_CALL_TTL_S 3600u
-#define PUB_DEF_PORT 6379u
-#define PUB_BACKOFF_MIN_MS 100u
-#define PUB_BACKOFF_MAX_MS 5000u
-#define PUB_CONNECT_TIMEOUT_MS 5000u
-#define PUB_REPLY_TIMEOUT_MS 15000u  /* no answer at all for this long: cut */
-#define PUB_JOURNAL_FLUSH_MS 50u
-#define PUB_REFILL_BATCH 4096u       /* journal records read per loop pass */
-#define PUB_LIVE_BATCH 65536u        /* bytes of JSON per PUBLISH, at most */
-#define PUB_DEF_STREAM_BATCH 64u     /* events per entry of the event stream */
-#define PUB_ENTRY_BYTES 65536u       /* bytes of JSON per entry, at most (one event may pass) */
-#define PUB_RING_MIN 1024u
-#define PUB_WARN_BUDGET 10u          /* warnings per tick before suppression */
-#define PUB_MAX_ARGV (8 + 2 * PUB_REC_MAX_FIELDS)
-#define PUB_MAX_INDEX 12             /* index sets: 3 built-in + registered */
-#define PUB_MAX_RESYNC 4             /* extra resync listeners */
-#define PUB_NO_INDEX 0xffu
-#define PUB_SETQ_MAX 512u            /* ids per SADD / SREM, at most */
-
-enum conn_state {
-	CS_IDLE = 0,   /* no context; the retry timer is armed (or closing) */
-	CS_CONNECTING, /* waiting for the connect callback */
-	CS_HANDSHAKE,  /* AUTH / SELECT / XINFO sent */
-	CS_READY,      /* commands flow */
-	CS_CLOSING,    /* disconnect requested after an error */
-};
-
-/* Index sets: the built-in ones first, then those of pub_index_add. */
-enum state_kind { SK_TARGET = 0, SK_QUEUE = 1, SK_CALL = 2, SK_COUNT };
-/* SET: HSET + SADD. REPLACE (written by the resync hook): the hash is
- * replaced whole in a MULTI, so fields no current writer knows disappear.
- * END: HSET + EXPIRE + SREM (a call that ended). DEL: DEL + SREM.
- * Hashes without an index set skip the SADD / SREM; a TTL adds an EXPIRE. */
-enum state_op { OP_SET = 0, OP_REPLACE = 1, OP_END = 2, OP_DEL = 3 };
-
-/* One pending state update, keyed by its Redis key. */
-struct state_ent {
-	UT_hash_handle hh;
-	uint8_t kind;         /* index set, PUB_NO_INDEX = none */
-	uint8_t op;
-	uint32_t ttl_s;       /* 0 = none */
-	uint64_t gen;         /* flush generation it was first dirtied in */
-	struct pub_rec *rec;  /* owned; NULL for OP_DEL */
-	size_t key_len;
-	size_t id_len;
-	char key[];           /* key, NUL, the id in the index set, NUL */
-};
-
-/* An index set: a Redis set listing the ids whose hashes exist. */
-struct pub_index_def {
-	char set[PUB_RKEY_MAX];   /* full key of the set */
-	char hkind[PUB_RKEY_MAX]; /* hash key of an id: prefix + hkind + id */
-};
-
-struct pub_resync_l {
-	void (*fn)(void *arg, struct pub *p);
-	void *arg;
-};
-
-/* Ids to add to (or remove from) one index set with one variadic command. */
-struct setq {
-	char *buf;            /* the ids, each NUL-terminated */
-	size_t len, cap;
-	uint32_t n;
-};
-
-/* An id mentioned during the resync hook. */
-struct seen_ent {
-	UT_hash_handle hh;
-	char id[];
-};
-
-struct pub {
-	struct event_base *base;
-	const struct cfg_redis *cfg;
-	struct pub_hooks hooks;
-	void *arg;
-
-	const char *prefix;
-	char *host;           /* numeric address (owned), NULL with a unix socket */
-	char endpoint[300];   /* for log lines */
-	uint32_t max_inflight, snapshot_ms, call_ttl_s;
-	uint32_t batch_max;   /* events per entry of the event stream */
-	uint32_t flush_ms;    /* state hashes wait this long; 0 = at once */
-	char maxlen_s[PUB_NSTREAMS][16]; /* "" = no trimming */
-	char k_stream[PUB_NSTREAMS][PUB_RKEY_MAX]; /* events, leads */
-	char k_channel[PUB_RKEY_MAX], k_totals[PUB_RKEY_MAX], k_health[PUB_RKEY_MAX];
-	struct pub_index_def idx[PUB_MAX_INDEX];
-	uint32_t n_idx;
-	struct pub_resync_l resync_l[PUB_MAX_RESYNC];
-	struct pub_erase_q *erase; /* pub_erase.c's jobs; NULL when none */
-
-	redisAsyncContext *ac;
-	enum conn_state cs;
-	bool closing;         /* pub_free in progress */
-	bool aborting;        /* we are freeing the context ourselves */
-	bool ever_ready;
-	bool was_ready;       /* this connection reached CS_READY */
-	bool hs_failed;       /* this connection's handshake already failed */
-	uint32_t epoch;       /* connection attempts so far */
-	uint32_t fail_streak;
-	uint64_t ready_since_ms;
-	uint64_t progress_ms; /* last reply, or when inflight left 0 */
-	struct pub_backoff backoff;
-
-	struct event *ev_retry, *ev_conn_to, *ev_tick, *ev_resync, *ev_kick, *ev_live,
-		*ev_jflush, *ev_send, *ev_state;
-
-	struct pub_idgen idgen;
-	/* Per stream: its top at connect, then the last ID sent. */
-	struct pub_stream_id last_sent[PUB_NSTREAMS];
-	struct pub_stream_id hs_top[PUB_NSTREAMS]; /* tops read by the handshake */
-	uint32_t hs_xinfo;    /* XINFO replies still awaited */
-	struct pub_stream_id last_acked;
-
-	/* FIFO head: records not yet in the stream, oldest first. */
-	struct pub_rec **ring;
-	size_t rcap, rmax, rhead, rcount;
-	uint64_t rbase;       /* records ever popped: ring[i] is record number rbase + i */
-	size_t rsent;         /* ring[0..rsent) were sent on this connection */
-
-	struct pub_journal *journal;
-	uint64_t jprev;       /* records from a previous run still at the journal's front */
-
-	struct state_ent *smap;
-	struct seen_ent *seen[PUB_MAX_INDEX];
-	bool collecting;
-	struct setq sq[PUB_MAX_INDEX][2]; /* [index set][0 = SADD, 1 = SREM] */
-	uint64_t sgen;        /* flush generation: entries of older ones are due */
-
-	struct evbuffer *live; /* JSON array under construction for PUBLISH */
-	char *scratch;         /* RESP encoding of the command being queued */
-	size_t scap;
-
-	uint64_t inflight;
-	uint32_t warn_budget;
-	uint64_t warn_suppressed;
-	struct pub_stats st;
-};
-
-static const char *const set_kinds[SK_COUNT] = {PUB_K_TARGETS, PUB_K_QUEUES, PUB_K_CALLS};
-static const char *const obj_kinds[SK_COUNT] = {PUB_K_TARGET, PUB_K_QUEUE, PUB_K_CALL};
 static const char *const stream_kinds[PUB_NSTREAMS] = {PUB_K_EVENTS, PUB_K_LEADS};
 
-static void pump(struct pub *p);
-static void state_kick(struct pub *p);
-static struct pub_rec *lazy_rec(struct pub *p, const struct state_ent *e);
 static void conn_start(struct pub *p);
 
-static uint64_t now_ms(const struct pub *p)
+uint64_t pub_now_ms(const struct pub *p)
 {
 	struct timeval tv;
 
@@ -238,14 +96,9 @@ static uint64_t now_ms(const struct pub *p)
 	return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
 }
 
-static struct timeval ms_tv(uint32_t ms)
-{
-	struct timeval tv = {(time_t)(ms / 1000u), (suseconds_t)(ms % 1000u) * 1000};
-	return tv;
-}
 
 /* Warnings that can repeat per command are capped per tick. */
-static bool warn_ok(struct pub *p)
+bool pub_warn_ok(struct pub *p)
 {
 	if (p->warn_budget == 0) {
 		p->warn_suppressed++;
@@ -303,15 +156,15 @@ static void ring_pop_acked(struct pub *p)
 static void inflight_inc(struct pub *p)
 {
 	if (p->inflight++ == 0)
-		p->progress_ms = now_ms(p);
+		p->progress_ms = pub_now_ms(p);
 }
 
-static void inflight_dec(struct pub *p, const void *reply)
+void pub_inflight_dec(struct pub *p, const void *reply)
 {
 	if (p->inflight)
 		p->inflight--;
 	if (reply)
-		p->progress_ms = now_ms(p);
+		p->progress_ms = pub_now_ms(p);
 }
 
 /*
@@ -319,23 +172,15 @@ static void inflight_dec(struct pub *p, const void *reply)
  * handed over with redisAsyncFormattedCommand: hiredis's own formatting
  * (sds growth, printf) was a third of the publisher's CPU time.
  */
-static int send_argv(struct pub *p, redisCallbackFn *fn, void *priv, int argc, const char **argv,
+int pub_send_argv(struct pub *p, redisCallbackFn *fn, void *priv, int argc, const char **argv,
 		     const size_t *len)
 {
 	size_t need = pub_resp_size(argc, len);
 
 	if (!p->ac)
 		return -1;
-	if (need > p->scap) {
-		size_t cap = p->scap ? p->scap : 4096;
-		while (cap < need)
-			cap *= 2;
-		char *nb = realloc(p->scratch, cap);
-		if (!nb)
-			return -1;
-		p->scratch = nb;
-		p->scap = cap;
-	}
+	if (pub_grow(&p->scratch, &p->scap, need) < 0)
+		return -1;
 	size_t n = pub_resp_format(p->scratch, argc, argv, len);
 	if (redisAsyncFormattedCommand(p->ac, fn, priv, p->scratch, n) != REDIS_OK)
 		return -1;
@@ -343,52 +188,29 @@ static int send_argv(struct pub *p, redisCallbackFn *fn, void *priv, int argc, c
 	return 0;
 }
 
-static void on_generic(redisAsyncContext *ac, void *r, void *priv)
+void pub_on_generic(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct pub *p = ac->data;
 	redisReply *reply = r;
 
-	inflight_dec(p, reply);
+	pub_inflight_dec(p, reply);
 	if (!reply)
 		return;
 	if (reply->type == REDIS_REPLY_ERROR) {
 		p->st.errors++;
-		if (warn_ok(p))
+		if (pub_warn_ok(p))
 			CL_LOG_WARN("redis %s: command refused: %s", p->endpoint, reply->str);
 	}
-	pump(p); /* a command slot is free */
+	pub_pump(p); /* a command slot is free */
 }
 
 /* ---- connection ---- */
 
 static void schedule_retry(struct pub *p)
 {
-	struct timeval tv = ms_tv(pub_backoff_next(&p->backoff));
+	struct timeval tv = pub_ms_tv(pub_backoff_next(&p->backoff));
 
 	evtimer_add(p->ev_retry, &tv);
-}
-
-static void seen_clear(struct pub *p, int kind)
-{
-	struct seen_ent *e, *t;
-
-	HASH_ITER(hh, p->seen[kind], e, t) {
-		HASH_DEL(p->seen[kind], e);
-		free(e);
-	}
-}
-
-static void smap_clear(struct pub *p, bool count)
-{
-	struct state_ent *e, *t;
-
-	HASH_ITER(hh, p->smap, e, t) {
-		HASH_DEL(p->smap, e);
-		if (count)
-			p->st.state_skipped++;
-		free(e->rec);
-		free(e);
-	}
 }
 
 /* The context is gone (hiredis frees it, or we did). Everything unanswered
@@ -403,8 +225,8 @@ static void conn_lost(struct pub *p, const char *why)
 	p->rsent = 0;
 	p->collecting = false;
 	for (uint32_t k = 0; k < p->n_idx; k++)
-		seen_clear(p, (int)k);
-	smap_clear(p, true);
+		pub_seen_clear(p, (int)k);
+	pub_state_clear(p, true);
 	for (uint32_t k = 0; k < p->n_idx; k++)
 		p->sq[k][0].len = p->sq[k][0].n = p->sq[k][1].len = p->sq[k][1].n = 0;
 	if (p->ev_state)
@@ -471,7 +293,7 @@ static void on_hs_reply(redisAsyncContext *ac, void *r, void *priv)
 	struct pub *p = ac->data;
 	redisReply *reply = r;
 
-	inflight_dec(p, reply);
+	pub_inflight_dec(p, reply);
 	if (reply && reply->type == REDIS_REPLY_ERROR && p->cs == CS_HANDSHAKE)
 		hs_fail(p, priv, reply->str);
 }
@@ -483,7 +305,7 @@ static void ready(struct pub *p)
 
 	p->cs = CS_READY;
 	p->was_ready = true;
-	p->ready_since_ms = now_ms(p);
+	p->ready_since_ms = pub_now_ms(p);
 	p->fail_streak = 0;
 	pub_backoff_reset(&p->backoff);
 	for (int i = 0; i < PUB_NSTREAMS; i++) {
@@ -503,7 +325,7 @@ static void ready(struct pub *p)
 	if (resync)
 		event_active(p->ev_resync, EV_TIMEOUT, 0);
 	event_active(p->ev_tick, EV_TIMEOUT, 0); /* health + totals now */
-	pump(p);
+	pub_pump(p);
 	pub_erase_kick(p);
 }
 
@@ -515,7 +337,7 @@ static void on_xinfo(redisAsyncContext *ac, void *r, void *priv)
 	struct pub_stream_id top = {0, 0};
 	int si = (int)(uintptr_t)priv;
 
-	inflight_dec(p, reply);
+	pub_inflight_dec(p, reply);
 	if (!reply || p->cs != CS_HANDSHAKE)
 		return;
 	if (reply->type == REDIS_REPLY_ERROR) {
@@ -566,11 +388,11 @@ static void on_connect(const redisAsyncContext *cac, int status)
 		const char *argv[3] = {"AUTH", c->user, c->password};
 		size_t len[3] = {4, c->user ? strlen(c->user) : 0, strlen(c->password)};
 		if (c->user && *c->user)
-			send_argv(p, on_hs_reply, "AUTH", 3, argv, len);
+			pub_send_argv(p, on_hs_reply, "AUTH", 3, argv, len);
 		else {
 			argv[1] = c->password;
 			len[1] = len[2];
-			send_argv(p, on_hs_reply, "AUTH", 2, argv, len);
+			pub_send_argv(p, on_hs_reply, "AUTH", 2, argv, len);
 		}
 	}
 	if (c->db) {
@@ -578,14 +400,14 @@ static void on_connect(const redisAsyncContext *cac, int status)
 		int n = snprintf(db, sizeof db, "%" PRIu32, c->db);
 		const char *argv[2] = {"SELECT", db};
 		size_t len[2] = {6, (size_t)n};
-		send_argv(p, on_hs_reply, "SELECT", 2, argv, len);
+		pub_send_argv(p, on_hs_reply, "SELECT", 2, argv, len);
 	}
 	int xrc = 0;
 	p->hs_xinfo = PUB_NSTREAMS;
 	for (int i = 0; i < PUB_NSTREAMS && !xrc; i++) {
 		const char *argv[3] = {"XINFO", "STREAM", p->k_stream[i]};
 		size_t len[3] = {5, 6, strlen(p->k_stream[i])};
-		xrc = send_argv(p, on_xinfo, (void *)(uintptr_t)i, 3, argv, len);
+		xrc = pub_send_argv(p, on_xinfo, (void *)(uintptr_t)i, 3, argv, len);
 	}
 	if (xrc < 0) {
 		/* Not from here: hiredis goes on using the context after this
@@ -602,7 +424,7 @@ static void conn_start(struct pub *p)
 {
 	redisAsyncContext *ac;
 	const char *path = p->cfg->unix_path;
-	struct timeval to = ms_tv(PUB_CONNECT_TIMEOUT_MS);
+	struct timeval to = pub_ms_tv(PUB_CONNECT_TIMEOUT_MS);
 	char why[128];
 
 	p->epoch++;
@@ -662,7 +484,7 @@ static void live_flush(struct pub *p)
 				       (const char *)evbuffer_pullup(p->live, -1)};
 		size_t len[3] = {7, strlen(p->k_channel), n + 1};
 		if (argv[2])
-			send_argv(p, on_generic, NULL, 3, argv, len);
+			pub_send_argv(p, pub_on_generic, NULL, 3, argv, len);
 	}
 	evbuffer_drain(p->live, evbuffer_get_length(p->live));
 }
@@ -737,7 +559,7 @@ static void on_xadd(redisAsyncContext *ac, void *rp, void *priv)
 	struct xadd_cmd *c = priv;
 	char ids[PUB_STREAM_ID_LEN];
 
-	inflight_dec(p, reply);
+	pub_inflight_dec(p, reply);
 	if (!reply) {
 		free(c); /* connection gone: the records stay and are sent again */
 		return;
@@ -789,7 +611,7 @@ static void on_xadd(redisAsyncContext *ac, void *rp, void *priv)
 	}
 	free(c);
 	ring_pop_acked(p);
-	pump(p);
+	pub_pump(p);
 }
 
 /* An event that may share an entry with its neighbours. */
@@ -856,7 +678,7 @@ static int send_next(struct pub *p)
 		if (!(r->flags & PUB_REC_SENT) && pub_stream_id_cmp(&r->id, &ls) <= 0) {
 			/* Never sent, yet not above the stream's top (the clock went
 			 * back): a fresh ID, so it cannot pass for a duplicate. */
-			pub_idgen_next(&p->idgen, now_ms(p), &r->id);
+			pub_idgen_next(&p->idgen, pub_now_ms(p), &r->id);
 			p->st.rebased++;
 		}
 		ls = r->id;
@@ -903,7 +725,7 @@ static int send_next(struct pub *p)
 		}
 		argc += k;
 	}
-	if (send_argv(p, on_xadd, c, argc, argv, len) < 0) {
+	if (pub_send_argv(p, on_xadd, c, argc, argv, len) < 0) {
 		free(c);
 		return -1;
 	}
@@ -990,12 +812,11 @@ static bool extra_key_ok(const char *k)
 	return true;
 }
 
-static bool str_ok(const char *s, size_t max) { return !s || strnlen(s, max + 1) <= max; }
 
 static int fifo_add(struct pub *p, struct pub_rec *r, uint64_t now, struct pub_stream_id *id);
 
 /* A field name of a lead entry: [a-z0-9_.-], 1..PUB_KEY_MAX bytes. */
-static bool field_name_ok(const char *k)
+bool pub_field_name_ok(const char *k)
 {
 	size_t n = k ? strnlen(k, PUB_KEY_MAX + 1) : 0;
 
@@ -1021,7 +842,7 @@ int pub_lead(struct pub *p, const struct pub_kv *fields, size_t n, struct pub_st
 	if (!fields || n == 0 || n > PUB_REC_MAX_FIELDS)
 		return -PUB_EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		if (!field_name_ok(fields[i].key) || !str_ok(fields[i].value, PUB_VALUE_MAX))
+		if (!pub_field_name_ok(fields[i].key) || !pub_str_ok(fields[i].value, PUB_VALUE_MAX))
 			return -PUB_EINVAL;
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(fields[i].key, fields[j].key) == 0)
@@ -1035,7 +856,7 @@ int pub_lead(struct pub *p, const struct pub_kv *fields, size_t n, struct pub_st
 	if (!(r = pub_rec_new(&b, &err)))
 		return err;
 	r->flags |= PUB_REC_LEADS;
-	return fifo_add(p, r, now_ms(p), id);
+	return fifo_add(p, r, pub_now_ms(p), id);
 }
 
 int pub_event(struct pub *p, const struct pub_event *ev, struct pub_stream_id *id)
@@ -1046,20 +867,20 @@ int pub_event(struct pub *p, const struct pub_event *ev, struct pub_stream_id *i
 
 	if (!p)
 		return 0;
-	if (!ev || !ev->type || !*ev->type || !str_ok(ev->type, PUB_ID_MAX) ||
-	    !str_ok(ev->call_id, PUB_ID_MAX) || !str_ok(ev->target_id, PUB_ID_MAX) ||
-	    !str_ok(ev->territory, PUB_ID_MAX) || !str_ok(ev->queue, PUB_ID_MAX) ||
-	    !str_ok(ev->state, PUB_ID_MAX) || !str_ok(ev->reason, PUB_VALUE_MAX) ||
+	if (!ev || !ev->type || !*ev->type || !pub_str_ok(ev->type, PUB_ID_MAX) ||
+	    !pub_str_ok(ev->call_id, PUB_ID_MAX) || !pub_str_ok(ev->target_id, PUB_ID_MAX) ||
+	    !pub_str_ok(ev->territory, PUB_ID_MAX) || !pub_str_ok(ev->queue, PUB_ID_MAX) ||
+	    !pub_str_ok(ev->state, PUB_ID_MAX) || !pub_str_ok(ev->reason, PUB_VALUE_MAX) ||
 	    ev->n_extra > PUB_MAX_EXTRA)
 		return -PUB_EINVAL;
 	for (size_t i = 0; i < ev->n_extra; i++) {
-		if (!extra_key_ok(ev->extra[i].key) || !str_ok(ev->extra[i].value, PUB_VALUE_MAX))
+		if (!extra_key_ok(ev->extra[i].key) || !pub_str_ok(ev->extra[i].value, PUB_VALUE_MAX))
 			return -PUB_EINVAL;
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(ev->extra[i].key, ev->extra[j].key) == 0)
 				return -PUB_EINVAL;
 	}
-	uint64_t now = now_ms(p);
+	uint64_t now = pub_now_ms(p);
 	pub_recb_init(&b);
 	pub_recb_add(&b, "type", ev->type, false);
 	pub_recb_add_u64(&b, "ts", ev->ts_ms ? ev->ts_ms : now);
@@ -1097,7 +918,7 @@ static int fifo_add(struct pub *p, struct pub_rec *r, uint64_t now, struct pub_s
 		if (!p->journal) {
 			free(r);
 			p->st.dropped++;
-			if (warn_ok(p))
+			if (pub_warn_ok(p))
 				CL_LOG_WARN("redis %s: event dropped: %" PRIu64
 					    " events buffered and no journal configured",
 					    p->endpoint, (uint64_t)p->rcount);
@@ -1117,7 +938,7 @@ static int fifo_add(struct pub *p, struct pub_rec *r, uint64_t now, struct pub_s
 		if (rc < 0)
 			return rc;
 		if (pub_journal_batch_pending(p->journal) && !evtimer_pending(p->ev_jflush, NULL)) {
-			struct timeval tv = ms_tv(PUB_JOURNAL_FLUSH_MS);
+			struct timeval tv = pub_ms_tv(PUB_JOURNAL_FLUSH_MS);
 			evtimer_add(p->ev_jflush, &tv);
 		}
 		event_active(p->ev_send, EV_TIMEOUT, 0);
@@ -1132,459 +953,6 @@ static int fifo_add(struct pub *p, struct pub_rec *r, uint64_t now, struct pub_s
 	event_active(p->ev_send, EV_TIMEOUT, 0);
 	return 0;
 }
-
-/* ---- state ---- */
-
-static void on_smembers(redisAsyncContext *ac, void *rp, void *priv)
-{
-	struct pub *p = ac->data;
-	redisReply *reply = rp;
-	int kind = (int)(uintptr_t)priv;
-	char key[PUB_RKEY_MAX];
-
-	inflight_dec(p, reply);
-	if (!reply || p->cs != CS_READY)
-		return;
-	if (reply->type == REDIS_REPLY_ARRAY) {
-		for (size_t i = 0; i < reply->elements; i++) {
-			redisReply *m = reply->element[i];
-			struct seen_ent *s = NULL;
-			struct state_ent *e = NULL;
-			if (m->type != REDIS_REPLY_STRING || m->len == 0 || m->len > PUB_ID_MAX ||
-			    memchr(m->str, '\0', m->len))
-				continue;
-			HASH_FIND(hh, p->seen[kind], m->str, m->len, s);
-			if (s)
-				continue;
-			int kl = pub_key(key, sizeof key, p->idx[kind].hkind, "", m->str);
-			if (kl < 0)
-				continue;
-			HASH_FIND(hh, p->smap, key, (size_t)kl, e);
-			if (e)
-				continue; /* updated since the resync: that update wins */
-			e = malloc(sizeof *e + (size_t)kl + 1 + m->len + 1);
-			if (!e)
-				break;
-			memset(e, 0, sizeof *e);
-			e->kind = (uint8_t)kind;
-			e->op = OP_DEL;
-			e->key_len = (size_t)kl;
-			e->id_len = m->len;
-			memcpy(e->key, key, (size_t)kl + 1);
-			memcpy(e->key + kl + 1, m->str, m->len);
-			e->key[kl + 1 + m->len] = '\0';
-			HASH_ADD_KEYPTR(hh, p->smap, e->key, e->key_len, e);
-		}
-	} else if (reply->type == REDIS_REPLY_ERROR) {
-		p->st.errors++;
-		if (warn_ok(p))
-			CL_LOG_WARN("redis %s: SMEMBERS %s: %s", p->endpoint, p->idx[kind].set,
-				    reply->str);
-	}
-	seen_clear(p, kind);
-	pump(p);
-}
-
-static void on_resync(evutil_socket_t fd, short what, void *arg)
-{
-	struct pub *p = arg;
-	bool any = p->hooks.resync != NULL;
-
-	for (int i = 0; i < PUB_MAX_RESYNC; i++)
-		any |= p->resync_l[i].fn != NULL;
-	if (p->cs != CS_READY || !any)
-		return;
-	for (uint32_t k = 0; k < p->n_idx; k++)
-		seen_clear(p, (int)k);
-	p->collecting = true;
-	if (p->hooks.resync)
-		p->hooks.resync(p->arg, p);
-	for (int i = 0; i < PUB_MAX_RESYNC && p->cs == CS_READY; i++)
-		if (p->resync_l[i].fn)
-			p->resync_l[i].fn(p->resync_l[i].arg, p);
-	p->collecting = false;
-	if (p->cs != CS_READY)
-		return;
-	/* Whatever the index sets hold beyond what the engine just named is
-	 * stale (ended, removed while Redis was away): delete it. */
-	for (uint32_t k = 0; k < p->n_idx; k++) {
-		const char *argv[2] = {"SMEMBERS", p->idx[k].set};
-		size_t len[2] = {8, strlen(p->idx[k].set)};
-		if (send_argv(p, on_smembers, (void *)(uintptr_t)k, 2, argv, len) < 0)
-			seen_clear(p, (int)k);
-	}
-	p->sgen++; /* the republished state goes now, not after the delay */
-	pump(p);
-}
-
-static int seen_add(struct pub *p, int kind, const char *id)
-{
-	size_t n = strlen(id);
-	struct seen_ent *s = NULL;
-
-	HASH_FIND(hh, p->seen[kind], id, n, s);
-	if (s)
-		return 0;
-	if (!(s = malloc(sizeof *s + n + 1)))
-		return -PUB_ENOMEM;
-	memcpy(s->id, id, n + 1);
-	HASH_ADD_KEYPTR(hh, p->seen[kind], s->id, n, s);
-	return 0;
-}
-
-/*
- * Put (or replace) the pending update of the hash `key` (full key), listed
- * as `id` in index set `kind` (PUB_NO_INDEX = none). rec is transferred.
- */
-static int state_put(struct pub *p, int kind, int op, const char *key, const char *id,
-		     struct pub_rec *rec, uint32_t ttl_s)
-{
-	struct state_ent *e = NULL;
-	size_t kl = strlen(key), il = id ? strlen(id) : 0;
-
-	HASH_FIND(hh, p->smap, key, kl, e);
-	if (e) {
-		free(e->rec);
-		e->rec = rec;
-		e->ttl_s = ttl_s;
-		if (!(e->op == OP_REPLACE && op == OP_SET))
-			e->op = (uint8_t)op;
-		return 0;
-	}
-	if (!(e = malloc(sizeof *e + kl + 1 + il + 1))) {
-		free(rec);
-		return -PUB_ENOMEM;
-	}
-	memset(e, 0, sizeof *e);
-	e->kind = (uint8_t)kind;
-	e->op = (uint8_t)op;
-	e->ttl_s = ttl_s;
-	e->gen = p->sgen;
-	e->rec = rec;
-	e->key_len = kl;
-	e->id_len = il;
-	memcpy(e->key, key, kl + 1);
-	if (il)
-		memcpy(e->key + kl + 1, id, il);
-	e->key[kl + 1 + il] = '\0';
-	HASH_ADD_KEYPTR(hh, p->smap, e->key, e->key_len, e);
-	return 0;
-}
-
-/* Send one queued SADD / SREM. */
-static int setq_flush(struct pub *p, int kind, int rem)
-{
-	struct setq *q = &p->sq[kind][rem];
-	const char *argv[2 + PUB_SETQ_MAX];
-	size_t len[2 + PUB_SETQ_MAX];
-	int argc = 2;
-
-	if (!q->n)
-		return 0;
-	argv[0] = rem ? "SREM" : "SADD";
-	len[0] = 4;
-	argv[1] = p->idx[kind].set;
-	len[1] = strlen(p->idx[kind].set);
-	for (size_t o = 0; o < q->len && argc < (int)(2 + PUB_SETQ_MAX);) {
-		size_t n = strlen(q->buf + o);
-		argv[argc] = q->buf + o;
-		len[argc++] = n;
-		o += n + 1;
-	}
-	int rc = send_argv(p, on_generic, NULL, argc, argv, len);
-	q->len = 0;
-	q->n = 0;
-	return rc;
-}
-
-/* Send every queued SADD / SREM: at the end of the pump that sent the last
- * due state update (or once PUB_SETQ_MAX ids wait), so each follows its HSETs
- * closely and a flush tick costs a few set commands, not one per id. */
-static void setq_flush_all(struct pub *p)
-{
-	for (uint32_t k = 0; k < p->n_idx; k++)
-		for (int rem = 0; rem < 2; rem++)
-			setq_flush(p, (int)k, rem);
-}
-
-/* Queue id for one variadic SADD (rem false) or SREM on index set kind. */
-static int setq_push(struct pub *p, int kind, bool rem, const char *id, size_t idl)
-{
-	struct setq *q = &p->sq[kind][rem];
-
-	if (q->len + idl + 1 > q->cap) {
-		size_t cap = q->cap ? q->cap : 4096;
-		while (cap < q->len + idl + 1)
-			cap *= 2;
-		char *nb = realloc(q->buf, cap);
-		if (!nb)
-			return -1;
-		q->buf = nb;
-		q->cap = cap;
-	}
-	memcpy(q->buf + q->len, id, idl);
-	q->buf[q->len + idl] = '\0';
-	q->len += idl + 1;
-	if (++q->n == PUB_SETQ_MAX)
-		return setq_flush(p, kind, rem);
-	return 0;
-}
-
-static int send_state(struct pub *p, struct state_ent *e)
-{
-	const char *argv[PUB_MAX_ARGV];
-	size_t len[PUB_MAX_ARGV];
-	bool indexed = e->kind != PUB_NO_INDEX;
-	const char *id = e->key + e->key_len + 1;
-	size_t idl = e->id_len;
-	char ttl[16];
-	const char *ax[3] = {"EXPIRE", e->key, ttl};
-	size_t lx[3] = {6, e->key_len, e->ttl_s ? pub_u64_dec(e->ttl_s, ttl) : 0};
-
-	if (e->op == OP_DEL) {
-		const char *a1[2] = {"DEL", e->key};
-		size_t l1[2] = {3, e->key_len};
-		if (send_argv(p, on_generic, NULL, 2, a1, l1) < 0 ||
-		    (indexed && setq_push(p, e->kind, true, id, idl) < 0))
-			return -1;
-	} else {
-		if (!e->rec && !(e->rec = lazy_rec(p, e))) {
-			/* Gone since it was marked: its end or removal is its own update. */
-			HASH_DEL(p->smap, e);
-			free(e);
-			return 0;
-		}
-		argv[0] = "HSET";
-		len[0] = 4;
-		argv[1] = e->key;
-		len[1] = e->key_len;
-		int n = pub_rec_strings(e->rec, argv + 2, len + 2, PUB_MAX_ARGV - 2);
-		if (e->op == OP_REPLACE) {
-			const char *m[1] = {"MULTI"}, *x[1] = {"EXEC"};
-			size_t ml[1] = {5}, xl[1] = {4};
-			const char *a1[2] = {"DEL", e->key};
-			size_t l1[2] = {3, e->key_len};
-			if (send_argv(p, on_generic, NULL, 1, m, ml) < 0 ||
-			    send_argv(p, on_generic, NULL, 2, a1, l1) < 0)
-				return -1;
-			if (n > 0 && send_argv(p, on_generic, NULL, 2 + n, argv, len) < 0)
-				return -1;
-			if (e->ttl_s && send_argv(p, on_generic, NULL, 3, ax, lx) < 0)
-				return -1;
-			if (send_argv(p, on_generic, NULL, 1, x, xl) < 0)
-				return -1;
-		} else {
-			if (n > 0 && send_argv(p, on_generic, NULL, 2 + n, argv, len) < 0)
-				return -1;
-			if (e->ttl_s && send_argv(p, on_generic, NULL, 3, ax, lx) < 0)
-				return -1;
-		}
-		if (indexed && setq_push(p, e->kind, e->op == OP_END, id, idl) < 0)
-			return -1;
-	}
-	HASH_DEL(p->smap, e);
-	free(e->rec);
-	free(e);
-	return 0;
-}
-
-/* Common path of the state setters: key and id checked, rec transferred. */
-static int state_update_key(struct pub *p, int kind, int op, const char *key, const char *id,
-			    struct pub_rec *rec, uint32_t ttl_s)
-{
-	if (p->collecting && op != OP_DEL && kind != (int)PUB_NO_INDEX) {
-		/* Mentioned during the resync (also when finished: its SREM may
-		 * reach Redis after the sweep's SMEMBERS). */
-		if (seen_add(p, kind, id) < 0) {
-			free(rec);
-			return -PUB_ENOMEM;
-		}
-	}
-	if (p->collecting && op == OP_SET)
-		op = OP_REPLACE;
-	if (p->cs != CS_READY) {
-		free(rec);
-		p->st.state_skipped++;
-		return 0;
-	}
-	int rc = state_put(p, kind, op, key, id, rec, ttl_s);
-	if (rc == 0)
-		state_kick(p);
-	return rc;
-}
-
-/* The built-in kinds: key = prefix + kind's name + id. */
-static int state_update(struct pub *p, int kind, int op, const char *id, struct pub_rec *rec)
-{
-	char key[PUB_RKEY_MAX];
-
-	if (pub_key(key, sizeof key, p->prefix, obj_kinds[kind], id) < 0) {
-		free(rec);
-		return -PUB_EINVAL;
-	}
-	return state_update_key(p, kind, op, key, id, rec, op == OP_END ? p->call_ttl_s : 0);
-}
-
-static bool id_ok(const char *id) { return id && *id && str_ok(id, PUB_ID_MAX); }
-
-/* The hash record of a target; NULL with *err on bad input or no memory. */
-static struct pub_rec *target_rec(struct pub *p, const struct pub_target *t, int *err)
-{
-	struct pub_recb b;
-
-	if (!t || !id_ok(t->id) || !str_ok(t->name, PUB_VALUE_MAX) ||
-	    !str_ok(t->kind, PUB_ID_MAX) || !str_ok(t->state, PUB_ID_MAX) ||
-	    !str_ok(t->reason, PUB_VALUE_MAX)) {
-		*err = -PUB_EINVAL;
-		return NULL;
-	}
-	/* Every field, empty or not, so the HSET overwrites all of them. */
-	pub_recb_init(&b);
-	pub_recb_add(&b, "id", t->id, true);
-	pub_recb_add(&b, "name", t->name, true);
-	pub_recb_add(&b, "kind", t->kind, true);
-	pub_recb_add(&b, "state", t->state, true);
-	pub_recb_add(&b, "reason", t->reason, true);
-	pub_recb_add_u64(&b, "since_ms", t->since_ms);
-	pub_recb_add_u64(&b, "active", t->active);
-	pub_recb_add_u64(&b, "capacity", t->capacity);
-	pub_recb_add_u64(&b, "calls_today", t->calls_today);
-	pub_recb_add_u64(&b, "last_end_ms", t->last_end_ms);
-	pub_recb_add_u64(&b, "ts_ms", now_ms(p));
-	return pub_rec_new(&b, err);
-}
-
-static struct pub_rec *call_rec(struct pub *p, const struct pub_call *c, int *err)
-{
-	struct pub_recb b;
-
-	if (!c || !id_ok(c->id) || !str_ok(c->territory, PUB_ID_MAX) ||
-	    !str_ok(c->plan, PUB_ID_MAX) || !str_ok(c->target_id, PUB_ID_MAX) ||
-	    !str_ok(c->queue, PUB_ID_MAX) || !str_ok(c->state, PUB_ID_MAX) ||
-	    !str_ok(c->reason, PUB_VALUE_MAX)) {
-		*err = -PUB_EINVAL;
-		return NULL;
-	}
-	pub_recb_init(&b);
-	pub_recb_add(&b, "id", c->id, true);
-	pub_recb_add(&b, "territory", c->territory, true);
-	pub_recb_add(&b, "plan", c->plan, true);
-	pub_recb_add(&b, "target", c->target_id, true);
-	pub_recb_add(&b, "queue", c->queue, true);
-	pub_recb_add(&b, "state", c->state, true);
-	pub_recb_add(&b, "reason", c->reason, true);
-	pub_recb_add_u64(&b, "step", c->step);
-	pub_recb_add_u64(&b, "priority", c->priority);
-	pub_recb_add_u64(&b, "offered_ms", c->offered_ms);
-	pub_recb_add_u64(&b, "queued_ms", c->queued_ms);
-	pub_recb_add_u64(&b, "answered_ms", c->answered_ms);
-	pub_recb_add_u64(&b, "ended_ms", c->ended_ms);
-	pub_recb_add(&b, "ended", c->ended ? "1" : "0", true);
-	pub_recb_add_u64(&b, "ts_ms", now_ms(p));
-	return pub_rec_new(&b, err);
-}
-
-int pub_target(struct pub *p, const struct pub_target *t)
-{
-	struct pub_rec *r;
-	int err = 0;
-
-	if (!p)
-		return 0;
-	if (!(r = target_rec(p, t, &err)))
-		return err;
-	return state_update(p, SK_TARGET, OP_SET, t->id, r);
-}
-
-int pub_queue(struct pub *p, const struct pub_queue *q)
-{
-	struct pub_recb b;
-	struct pub_rec *r;
-	int err = 0;
-
-	if (!p)
-		return 0;
-	if (!q || !id_ok(q->name) || !str_ok(q->territory, PUB_ID_MAX) ||
-	    !str_ok(q->oldest_call, PUB_ID_MAX))
-		return -PUB_EINVAL;
-	pub_recb_init(&b);
-	pub_recb_add(&b, "name", q->name, true);
-	pub_recb_add(&b, "territory", q->territory, true);
-	pub_recb_add_u64(&b, "waiting", q->waiting);
-	pub_recb_add_u64(&b, "available", q->available);
-	pub_recb_add_u64(&b, "members", q->members);
-	pub_recb_add_u64(&b, "oldest_ms", q->oldest_ms);
-	pub_recb_add(&b, "oldest_call", q->oldest_call, true);
-	pub_recb_add_u64(&b, "ts_ms", now_ms(p));
-	if (!(r = pub_rec_new(&b, &err)))
-		return err;
-	return state_update(p, SK_QUEUE, OP_SET, q->name, r);
-}
-
-int pub_call(struct pub *p, const struct pub_call *c)
-{
-	struct pub_rec *r;
-	int err = 0;
-
-	if (!p)
-		return 0;
-	if (!(r = call_rec(p, c, &err)))
-		return err;
-	return state_update(p, SK_CALL, c->ended ? OP_END : OP_SET, c->id, r);
-}
-
-int pub_target_dirty(struct pub *p, const char *id)
-{
-	if (!p)
-		return 0;
-	if (!id_ok(id) || !p->hooks.target)
-		return -PUB_EINVAL;
-	return state_update(p, SK_TARGET, OP_SET, id, NULL);
-}
-
-int pub_call_dirty(struct pub *p, const char *id)
-{
-	if (!p)
-		return 0;
-	if (!id_ok(id) || !p->hooks.call)
-		return -PUB_EINVAL;
-	return state_update(p, SK_CALL, OP_SET, id, NULL);
-}
-
-/* The record of a lazy entry (pub_*_dirty), from the hooks; NULL when the
- * object is gone or its state does not make a record. */
-static struct pub_rec *lazy_rec(struct pub *p, const struct state_ent *e)
-{
-	const char *id = e->key + e->key_len + 1;
-	int err = 0;
-
-	if (e->kind == SK_TARGET) {
-		struct pub_target t;
-		memset(&t, 0, sizeof t);
-		return p->hooks.target && p->hooks.target(p->arg, id, &t) ? target_rec(p, &t, &err)
-									   : NULL;
-	}
-	if (e->kind == SK_CALL) {
-		struct pub_call c;
-		memset(&c, 0, sizeof c);
-		return p->hooks.call && p->hooks.call(p->arg, id, &c) && !c.ended
-			       ? call_rec(p, &c, &err)
-			       : NULL;
-	}
-	return NULL;
-}
-
-static int state_del(struct pub *p, int kind, const char *id)
-{
-	if (!p)
-		return 0;
-	if (!id_ok(id))
-		return -PUB_EINVAL;
-	return state_update(p, kind, OP_DEL, id, NULL);
-}
-
-int pub_target_del(struct pub *p, const char *id) { return state_del(p, SK_TARGET, id); }
-int pub_queue_del(struct pub *p, const char *name) { return state_del(p, SK_QUEUE, name); }
 
 /* Write a whole hash now, outside the command cap (one per tick). */
 static void send_hash(struct pub *p, const char *key, const struct pub_recb *b)
@@ -1601,7 +969,7 @@ static void send_hash(struct pub *p, const char *key, const struct pub_recb *b)
 	len[1] = strlen(key);
 	int n = pub_rec_strings(r, argv + 2, len + 2, PUB_MAX_ARGV - 2);
 	if (n > 0)
-		send_argv(p, on_generic, NULL, 2 + n, argv, len);
+		pub_send_argv(p, pub_on_generic, NULL, 2 + n, argv, len);
 	free(r);
 }
 
@@ -1631,7 +999,7 @@ int pub_totals(struct pub *p, const struct pub_totals *t)
 	pub_recb_add_u64(&b, "targets_not_ready", t->targets_not_ready);
 	pub_recb_add_u64(&b, "targets_wrap_up", t->targets_wrap_up);
 	pub_recb_add_u64(&b, "targets_logged_out", t->targets_logged_out);
-	pub_recb_add_u64(&b, "ts_ms", now_ms(p));
+	pub_recb_add_u64(&b, "ts_ms", pub_now_ms(p));
 	send_hash(p, p->k_totals, &b);
 	return 0;
 }
@@ -1645,7 +1013,7 @@ static void send_health(struct pub *p)
 	pub_get_stats(p, &s);
 	pub_stream_id_format(&p->last_acked, ids, sizeof ids);
 	pub_recb_init(&b);
-	pub_recb_add_u64(&b, "ts_ms", now_ms(p));
+	pub_recb_add_u64(&b, "ts_ms", pub_now_ms(p));
 	pub_recb_add(&b, "connected", "1", true);
 	pub_recb_add_u64(&b, "connected_since_ms", p->ready_since_ms);
 	pub_recb_add(&b, "last_id", ids, true);
@@ -1672,7 +1040,7 @@ static void send_health(struct pub *p)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct pub *p = arg;
-	uint64_t now = now_ms(p);
+	uint64_t now = pub_now_ms(p);
 
 	if (p->warn_suppressed) {
 		CL_LOG_WARN("redis %s: %" PRIu64 " similar warnings suppressed", p->endpoint,
@@ -1697,44 +1065,15 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	send_health(p);
 }
 
-static void on_kick(evutil_socket_t fd, short what, void *arg) { pump(arg); }
-
-static void on_state(evutil_socket_t fd, short what, void *arg)
-{
-	struct pub *p = arg;
-
-	p->sgen++;
-	pump(p);
-}
-
-/* The oldest pending state update may be sent: at once without a flush
- * delay, else once a flush tick has passed since it was first dirtied. */
-static bool state_due(const struct pub *p)
-{
-	return p->smap && (!p->flush_ms || p->smap->gen < p->sgen);
-}
-
-/*
- * A state update is pending: send it in this loop pass without a flush
- * delay; else the flush tick (every flush_ms while updates are pending)
- * sends what was dirtied before it. An object updated many times between
- * ticks is written once, with its latest state.
- */
-static void state_kick(struct pub *p)
-{
-	if (!p->flush_ms || state_due(p)) {
-		event_active(p->ev_send, EV_TIMEOUT, 0);
-	} else if (!evtimer_pending(p->ev_state, NULL)) {
-		struct timeval tv = ms_tv(p->flush_ms);
-		evtimer_add(p->ev_state, &tv);
-	}
-}
+static void on_kick(evutil_socket_t fd, short what, void *arg) { pub_pump(arg); }
 
 /* Send what the command cap allows: events and state updates, alternately. */
-static void pump(struct pub *p)
+void pub_pump(struct pub *p)
 {
 	if (p->cs != CS_READY)
 		return;
+	uint32_t nstate = 0;
+
 	refill(p);
 	while (p->inflight < p->max_inflight) {
 		bool did = false;
@@ -1742,8 +1081,10 @@ static void pump(struct pub *p)
 		if (rc < 0)
 			break;
 		did = rc > 0;
-		if (state_due(p) && p->inflight < p->max_inflight) {
-			if (send_state(p, p->smap) < 0)
+		/* A flush tick's thousands of hashes go in chunks, with the loop
+		 * polling I/O in between: routing never waits for a whole flush. */
+		if (pub_state_due(p) && nstate++ < PUB_STATE_CHUNK && p->inflight < p->max_inflight) {
+			if (pub_state_send(p, p->smap) < 0)
 				break;
 			did = true;
 		}
@@ -1759,10 +1100,14 @@ static void pump(struct pub *p)
 		if (!did)
 			break;
 	}
-	if (!state_due(p))
-		setq_flush_all(p); /* else more come with the next replies */
-	if (p->smap && p->flush_ms && !state_due(p))
-		state_kick(p); /* the rest waits for the next tick */
+	if (!pub_state_due(p)) {
+		pub_setq_flush_all(p); /* else more come with the next chunk */
+	} else if (nstate > PUB_STATE_CHUNK && !evtimer_pending(p->ev_kick, NULL)) {
+		struct timeval zero = {0, 0};
+		evtimer_add(p->ev_kick, &zero);
+	}
+	if (p->smap && p->flush_ms && !pub_state_due(p))
+		pub_state_kick(p); /* the rest waits for the next tick */
 	ring_pop_acked(p);
 }
 
@@ -1771,7 +1116,7 @@ void pub_flush(struct pub *p)
 	if (!p)
 		return;
 	p->sgen++;
-	pump(p);
+	pub_pump(p);
 }
 
 bool pub_idle(const struct pub *p)
@@ -1853,11 +1198,7 @@ struct pub *pub_new(struct event_base *base, const struct cfg_redis *cfg,
 	pub_key(p->k_channel, sizeof p->k_channel, p->prefix, PUB_K_CHANNEL, NULL);
 	pub_key(p->k_totals, sizeof p->k_totals, p->prefix, PUB_K_TOTALS, NULL);
 	pub_key(p->k_health, sizeof p->k_health, p->prefix, PUB_K_HEALTH, NULL);
-	for (int k = 0; k < SK_COUNT; k++) {
-		pub_key(p->idx[k].set, sizeof p->idx[k].set, p->prefix, set_kinds[k], NULL);
-		pub_key(p->idx[k].hkind, sizeof p->idx[k].hkind, p->prefix, obj_kinds[k], NULL);
-	}
-	p->n_idx = SK_COUNT;
+	pub_state_init(p);
 	if (cfg->journal && *cfg->journal) {
 		int rc = pub_journal_open(cfg->journal, &p->journal, &loaded);
 		if (rc < 0) {
@@ -1875,19 +1216,19 @@ struct pub *pub_new(struct event_base *base, const struct cfg_redis *cfg,
 	    !(p->ev_retry = evtimer_new(base, on_retry, p)) ||
 	    !(p->ev_conn_to = evtimer_new(base, on_conn_timeout, p)) ||
 	    !(p->ev_tick = event_new(base, -1, EV_PERSIST, on_tick, p)) ||
-	    !(p->ev_resync = evtimer_new(base, on_resync, p)) ||
+	    !(p->ev_resync = evtimer_new(base, pub_on_resync, p)) ||
 	    !(p->ev_kick = evtimer_new(base, on_kick, p)) ||
 	    !(p->ev_live = evtimer_new(base, on_live, p)) ||
 	    !(p->ev_jflush = evtimer_new(base, on_jflush, p)) ||
 	    !(p->ev_send = event_new(base, -1, 0, on_kick, p)) ||
-	    !(p->ev_state = evtimer_new(base, on_state, p)))
+	    !(p->ev_state = evtimer_new(base, pub_on_state, p)))
 		goto fail;
 	gettimeofday(&now, NULL);
 	pub_backoff_init(&p->backoff, PUB_BACKOFF_MIN_MS, PUB_BACKOFF_MAX_MS,
 			 ((uint64_t)now.tv_sec << 20) ^ (uint64_t)now.tv_usec ^
 				 ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)p);
 	p->warn_budget = PUB_WARN_BUDGET;
-	tick = ms_tv(p->snapshot_ms);
+	tick = pub_ms_tv(p->snapshot_ms);
 	evtimer_add(p->ev_tick, &tick);
 	conn_start(p);
 	return p;
@@ -1933,9 +1274,9 @@ void pub_free(struct pub *p)
 	for (size_t i = 0; i < p->rcount; i++)
 		free(ring_at(p, i));
 	free(p->ring);
-	smap_clear(p, false);
+	pub_state_clear(p, false);
 	for (uint32_t k = 0; k < p->n_idx; k++) {
-		seen_clear(p, (int)k);
+		pub_seen_clear(p, (int)k);
 		free(p->sq[k][0].buf);
 		free(p->sq[k][1].buf);
 	}
@@ -1952,102 +1293,6 @@ void pub_free(struct pub *p)
 	free(p);
 }
 
-/* ---- generic hashes, index sets, resync listeners ---- */
-
-int pub_index_add(struct pub *p, const char *set, const char *hash_kind)
-{
-	if (!p)
-		return 0;
-	if (!set || !*set || !hash_kind || !*hash_kind || strlen(set) > PUB_ID_MAX ||
-	    strlen(hash_kind) > PUB_ID_MAX)
-		return -PUB_EINVAL;
-	char sk[PUB_RKEY_MAX], hk[PUB_RKEY_MAX];
-	if (pub_key(sk, sizeof sk, p->prefix, set, NULL) < 0 ||
-	    pub_key(hk, sizeof hk, p->prefix, hash_kind, NULL) < 0)
-		return -PUB_EINVAL;
-	for (uint32_t k = 0; k < p->n_idx; k++)
-		if (strcmp(p->idx[k].set, sk) == 0)
-			return strcmp(p->idx[k].hkind, hk) == 0 ? (int)k : -PUB_EINVAL;
-	if (p->n_idx == PUB_MAX_INDEX)
-		return -PUB_EINVAL;
-	memcpy(p->idx[p->n_idx].set, sk, sizeof sk);
-	memcpy(p->idx[p->n_idx].hkind, hk, sizeof hk);
-	return (int)p->n_idx++;
-}
-
-/* Full key and index id of a generic hash; -PUB_EINVAL when malformed. */
-static int hash_key(const struct pub *p, int index, const char *name, char *key, size_t len)
-{
-	if (!id_ok(name) || index >= (int)p->n_idx || (index >= 0 && index < SK_COUNT))
-		return -PUB_EINVAL;
-	if (index >= 0)
-		return pub_key(key, len, p->idx[index].hkind, "", name) < 0 ? -PUB_EINVAL : 0;
-	return pub_key(key, len, p->prefix, name, NULL) < 0 ? -PUB_EINVAL : 0;
-}
-
-int pub_hash_set(struct pub *p, int index, const char *name, const struct pub_kv *fields,
-		 size_t n, uint32_t ttl_s, bool done)
-{
-	struct pub_recb b;
-	struct pub_rec *r;
-	char key[PUB_RKEY_MAX];
-	int err = 0;
-
-	if (!p)
-		return 0;
-	if (hash_key(p, index, name, key, sizeof key) < 0 || !fields || n == 0 ||
-	    n > PUB_REC_MAX_FIELDS || (done && index < 0))
-		return -PUB_EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!field_name_ok(fields[i].key) || !str_ok(fields[i].value, PUB_VALUE_MAX))
-			return -PUB_EINVAL;
-	/* Every field, empty or not, so the HSET overwrites all of them. */
-	pub_recb_init(&b);
-	for (size_t i = 0; i < n; i++)
-		pub_recb_add(&b, fields[i].key, fields[i].value ? fields[i].value : "", true);
-	if (!(r = pub_rec_new(&b, &err)))
-		return err;
-	return state_update_key(p, index >= 0 ? index : (int)PUB_NO_INDEX, done ? OP_END : OP_SET,
-				key, index >= 0 ? name : NULL, r, ttl_s);
-}
-
-int pub_hash_del(struct pub *p, int index, const char *name)
-{
-	char key[PUB_RKEY_MAX];
-
-	if (!p)
-		return 0;
-	if (hash_key(p, index, name, key, sizeof key) < 0)
-		return -PUB_EINVAL;
-	return state_update_key(p, index >= 0 ? index : (int)PUB_NO_INDEX, OP_DEL, key,
-				index >= 0 ? name : NULL, NULL, 0);
-}
-
-int pub_add_resync(struct pub *p, void (*fn)(void *arg, struct pub *p), void *arg)
-{
-	if (!p)
-		return 0;
-	if (!fn)
-		return -PUB_EINVAL;
-	for (int i = 0; i < PUB_MAX_RESYNC; i++) {
-		if (!p->resync_l[i].fn) {
-			p->resync_l[i].fn = fn;
-			p->resync_l[i].arg = arg;
-			if (p->cs == CS_READY) /* already connected: write everything now */
-				event_active(p->ev_resync, EV_TIMEOUT, 0);
-			return 0;
-		}
-	}
-	return -PUB_EINVAL;
-}
-
-void pub_remove_resync(struct pub *p, void *arg)
-{
-	for (int i = 0; p && i < PUB_MAX_RESYNC; i++)
-		if (p->resync_l[i].fn && p->resync_l[i].arg == arg)
-			p->resync_l[i].fn = NULL;
-}
-
 /* ---- services for pub_erase.c (pub_conn.h) ---- */
 
 struct conn_cmd {
@@ -2061,17 +1306,17 @@ static void on_conn_cmd(redisAsyncContext *ac, void *r, void *priv)
 	struct pub *p = ac->data;
 	struct conn_cmd *cc = priv;
 
-	inflight_dec(p, r);
+	pub_inflight_dec(p, r);
 	if (r && ((redisReply *)r)->type == REDIS_REPLY_ERROR) {
 		p->st.errors++;
-		if (warn_ok(p))
+		if (pub_warn_ok(p))
 			CL_LOG_WARN("redis %s: command refused: %s", p->endpoint,
 				    ((redisReply *)r)->str);
 	}
 	cc->fn(p, r, cc->priv, cc->tag);
 	free(cc);
 	if (r)
-		pump(p);
+		pub_pump(p);
 }
 
 int pub_conn_cmd(struct pub *p, pub_conn_reply_fn fn, void *priv, uint64_t tag, int argc,
@@ -2084,7 +1329,7 @@ int pub_conn_cmd(struct pub *p, pub_conn_reply_fn fn, void *priv, uint64_t tag, 
 	cc->fn = fn;
 	cc->priv = priv;
 	cc->tag = tag;
-	if (send_argv(p, on_conn_cmd, cc, argc, argv, len) < 0) {
+	if (pub_send_argv(p, on_conn_cmd, cc, argc, argv, len) < 0) {
 		free(cc);
 		return -1;
 	}

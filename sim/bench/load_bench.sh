@@ -4,9 +4,12 @@
 #
 # usage: load_bench.sh BUILD_DIR [--reps N] [--window N] [--pbx N]
 #                      [--duration-ms MS] [--json FILE] [--trunks]
-#                      [--redis HOST:PORT | --redis-unix PATH]
+#                      [--redis HOST:PORT | --redis-unix PATH] [--rate R]
 #   --redis HOST:PORT, --redis-unix PATH: publish to that Redis (default:
 #   publishing off), over TCP or its Unix socket
+#   --rate R: open loop instead: Poisson arrivals at R calls/s with 1 ms mean
+#   talk time (closeloop-sim scenario), engine only; the latency to compare
+#   with a latency target at a given load
 #   --trunks: N partners answered on their SIP trunks (no desk connections)
 #   instead of N reps at desks: the engine then sees the PBX's traffic alone.
 #   BUILD_DIR holds engine/closeloopd, sim/closeloop-sim and
@@ -21,7 +24,7 @@ set -euo pipefail
 
 build=${1:?usage: $0 BUILD_DIR [--reps N] [--window N] [--pbx N] [--duration-ms MS] [--json FILE]}
 shift
-reps=200 window=256 pbx=1 duration=5000 json= trunks=0 redis= redis_unix=
+reps=200 window=256 pbx=1 duration=5000 json= trunks=0 redis= redis_unix= rate=
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--reps) reps=$2; shift 2 ;;
@@ -32,6 +35,7 @@ while [[ $# -gt 0 ]]; do
 	--trunks) trunks=1; shift ;;
 	--redis) redis=$2; shift 2 ;;
 	--redis-unix) redis_unix=$2; shift 2 ;;
+	--rate) rate=$2; shift 2 ;;
 	*) echo "$0: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -108,8 +112,13 @@ wait_ready "$dir/engine.ready" closeloopd
 wait_ready "$dir/bare.ready" bare_server
 bare_addr=$(sed -n 's/^listen //p' "$dir/bare.ready")
 
-args=(load --ready-file "$dir/engine.ready" --config "$dir/load.yaml" --window "$window"
-	--pbx "$pbx" --duration-ms "$duration" --bare "$bare_addr" --quiet)
+if [[ -n $rate ]]; then
+	args=(scenario --ready-file "$dir/engine.ready" --config "$dir/load.yaml" --rate "$rate"
+		--handle-ms 1 --pbx "$pbx" --duration-ms "$duration" --quiet)
+else
+	args=(load --ready-file "$dir/engine.ready" --config "$dir/load.yaml" --window "$window"
+		--pbx "$pbx" --duration-ms "$duration" --bare "$bare_addr" --quiet)
+fi
 [[ -n $json ]] && args+=(--json "$json")
 ((trunks)) && args+=(--trunk-partners)
 "$sim" "${args[@]}"
