@@ -351,6 +351,12 @@ static void render_redis(struct render *r, struct http_api *h)
 	u64(r, "closeloop_redis_events_total", "fate=\"replayed\"", ps.replayed);
 	u64(r, "closeloop_redis_events_total", "fate=\"duplicate_skipped\"", ps.dup_skipped);
 	u64(r, "closeloop_redis_events_total", "fate=\"dropped\"", ps.dropped);
+	fam(r, "closeloop_redis_stream_entries_total", "counter",
+	    "Entries added to the event stream (each holds one or more events).");
+	u64(r, "closeloop_redis_stream_entries_total", NULL, ps.entries);
+	fam(r, "closeloop_redis_state_pending", "gauge",
+	    "State hashes waiting for their flush or a command slot.");
+	u64(r, "closeloop_redis_state_pending", NULL, ps.state_pending);
 	fam(r, "closeloop_redis_inflight", "gauge", "Redis commands sent and not yet answered.");
 	u64(r, "closeloop_redis_inflight", NULL, ps.inflight);
 	fam(r, "closeloop_redis_journal_events", "gauge", "Events in the journal file.");
