@@ -72,6 +72,8 @@ struct sim_opts {
 	const char *client;       /* Hello.client */
 	bool trunk_partners;      /* partners that start ready answer on their SIP
 				   * trunk: no desk connection (PBX traffic only) */
+	unsigned tick_us;         /* arrival and call timers fire on this grid
+				   * (µs of the wall clock); 0 = exactly */
 };
 
 enum sim_conn_kind {
@@ -264,6 +266,9 @@ struct sim_run {
 
 /* CLOCK_MONOTONIC in µs. */
 uint64_t sim_now_us(void);
+/* due (µs, sim_now_us's clock) rounded up to the --tick-us grid, so timers
+ * due within one tick fire together; due itself without a tick. */
+uint64_t sim_run_tick(const struct sim_run *r, uint64_t due);
 
 /* ---- sim_run.c ---- */
 struct sim_run *sim_run_new(struct event_base *base, const struct cl_config *cfg,

@@ -37,7 +37,8 @@
 enum {
 	O_ENGINE = 256, O_READY, O_CONFIG, O_SCENARIO, O_JSON, O_CALLS, O_DURATION, O_WARMUP,
 	O_GRACE, O_RATE, O_HANDLE, O_PATIENCE, O_SL, O_PBX, O_SEED, O_SPEED, O_SETUP, O_QUIET,
-	O_PROGRESS, O_CHECK, O_BATCHES, O_WINDOW, O_BARE, O_BARE_ONLY, O_AGENTS, O_TRUNKS, O_HELP,
+	O_PROGRESS, O_CHECK, O_BATCHES, O_WINDOW, O_BARE, O_BARE_ONLY, O_AGENTS, O_TRUNKS, O_TICK,
+	O_HELP,
 	O_VERSION,
 };
 
@@ -68,6 +69,7 @@ static const struct option long_opts[] = {
 	{"bare-only", no_argument, NULL, O_BARE_ONLY},
 	{"agents", required_argument, NULL, O_AGENTS},
 	{"trunk-partners", no_argument, NULL, O_TRUNKS},
+	{"tick-us", required_argument, NULL, O_TICK},
 	{"help", no_argument, NULL, O_HELP},
 	{"version", no_argument, NULL, O_VERSION},
 	{NULL, 0, NULL, 0},
@@ -112,7 +114,9 @@ static void usage(FILE *f)
 		"  --agents N             erlang: number of agents\n"
 		"  --trunk-partners       partners that start ready get no desk connection: they\n"
 		"                         answer on their SIP trunk (only PBX traffic; the load\n"
-		"                         comparison with bare_server)\n");
+		"                         comparison with bare_server)\n"
+		"  --tick-us US           arrival and call timers fire on a US-microsecond grid\n"
+		"                         (one wakeup per tick, not per call; 0 = exact timers)\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -355,6 +359,11 @@ int main(int argc, char **argv)
 			break;
 		case O_TRUNKS:
 			c.o.trunk_partners = true;
+			break;
+		case O_TICK:
+			if (parse_num(a, 0, 100000, &v) < 0 || v != floor(v))
+				return bad("--tick-us: '%s' is not 0..100000 microseconds", a);
+			c.o.tick_us = (unsigned)v;
 			break;
 		default: usage(stderr); return SIM_EXIT_USAGE;
 		}

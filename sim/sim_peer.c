@@ -84,6 +84,7 @@ static double draw(struct sim_run *r, const struct sim_time_dist *d)
 
 static void arm(struct sim_call *c, uint64_t due)
 {
+	due = sim_run_tick(c->run, due);
 	uint64_t now = sim_now_us();
 	uint64_t d = due > now ? due - now : 0;
 	struct timeval tv = {(time_t)(d / 1000000), (suseconds_t)(d % 1000000)};

@@ -40,6 +40,13 @@ uint64_t sim_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+uint64_t sim_run_tick(const struct sim_run *r, uint64_t due)
+{
+	uint64_t t = r->o->tick_us;
+
+	return t ? (due + t - 1) / t * t : due;
+}
+
 static struct timeval tv_ms(double ms)
 {
 	if (ms < 0)
@@ -330,7 +337,8 @@ static void on_arrive(evutil_socket_t fd, short what, void *arg)
 			stop(r); /* the profile ran out */
 		return;          /* ev_stop ends the run at duration_ms */
 	}
-	struct timeval tv = tv_ms(r->next_arrival_ms - now_ms);
+	uint64_t due = sim_run_tick(r, r->t0 + (uint64_t)(r->next_arrival_ms * 1000.0));
+	struct timeval tv = tv_ms((double)((int64_t)(due - r->t0)) / 1000.0 - now_ms);
 	evtimer_add(r->ev_arrive, &tv);
 }
 

@@ -4,12 +4,13 @@
 #
 # usage: load_bench.sh BUILD_DIR [--reps N] [--window N] [--pbx N]
 #                      [--duration-ms MS] [--json FILE] [--trunks]
-#                      [--redis HOST:PORT | --redis-unix PATH] [--rate R]
+#                      [--redis HOST:PORT | --redis-unix PATH] [--rate R [--tick-us US]]
 #   --redis HOST:PORT, --redis-unix PATH: publish to that Redis (default:
 #   publishing off), over TCP or its Unix socket
 #   --rate R: open loop instead: Poisson arrivals at R calls/s with 1 ms mean
 #   talk time (closeloop-sim scenario), engine only; the latency to compare
-#   with a latency target at a given load
+#   with a latency target at a given load; --tick-us US: the simulator's
+#   timers on a US-microsecond grid (closeloop-sim --tick-us)
 #   --trunks: N partners answered on their SIP trunks (no desk connections)
 #   instead of N reps at desks: the engine then sees the PBX's traffic alone.
 #   BUILD_DIR holds engine/closeloopd, sim/closeloop-sim and
@@ -24,7 +25,7 @@ set -euo pipefail
 
 build=${1:?usage: $0 BUILD_DIR [--reps N] [--window N] [--pbx N] [--duration-ms MS] [--json FILE]}
 shift
-reps=200 window=256 pbx=1 duration=5000 json= trunks=0 redis= redis_unix= rate=
+reps=200 window=256 pbx=1 duration=5000 json= trunks=0 redis= redis_unix= rate= tick=
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--reps) reps=$2; shift 2 ;;
@@ -36,6 +37,7 @@ while [[ $# -gt 0 ]]; do
 	--redis) redis=$2; shift 2 ;;
 	--redis-unix) redis_unix=$2; shift 2 ;;
 	--rate) rate=$2; shift 2 ;;
+	--tick-us) tick=$2; shift 2 ;;
 	*) echo "$0: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -115,6 +117,7 @@ bare_addr=$(sed -n 's/^listen //p' "$dir/bare.ready")
 if [[ -n $rate ]]; then
 	args=(scenario --ready-file "$dir/engine.ready" --config "$dir/load.yaml" --rate "$rate"
 		--handle-ms 1 --pbx "$pbx" --duration-ms "$duration" --quiet)
+	[[ -n $tick ]] && args+=(--tick-us "$tick")
 else
 	args=(load --ready-file "$dir/engine.ready" --config "$dir/load.yaml" --window "$window"
 		--pbx "$pbx" --duration-ms "$duration" --bare "$bare_addr" --quiet)

@@ -63,9 +63,13 @@ while [ ! -s "$dir/ready" ]; do
 	sleep 0.05
 done
 
+# The fault run also has the simulator's timers on a 500 µs grid (--tick-us):
+# the same exact counts must come out.
+tick=0
+[ "$mode" = fault ] && tick=500
 "$sim" scenario --ready-file "$dir/ready" --config "$root/deploy/closeloop.yaml" \
 	--calls $calls --rate 80 --handle-ms 150 --patience-ms 4000 --seed 7 --quiet \
-	--grace-ms 20000 >"$dir/sim.out" 2>&1 &
+	--grace-ms 20000 --tick-us $tick >"$dir/sim.out" 2>&1 &
 spid=$!
 if [ "$mode" = fault ]; then
 	sleep 2
