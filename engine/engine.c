@@ -198,7 +198,7 @@ struct cl_engine *cl_engine_new(struct event_base *base, struct cl_config *cfg,
 	if (base) {
 		eng->base = base;
 	} else {
-		if (!(eng->base = event_base_new()))
+		if (!(eng->base = event_base_new()) || event_base_priority_init(eng->base, 3) < 0)
 			goto fail;
 		eng->own_base = true;
 	}

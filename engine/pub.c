@@ -35,6 +35,13 @@
  * resync hook republishes everything, and the ids in the index sets
  * (targets, queues, calls) that it did not mention are deleted.
  *
+ * Priority. On an event base with three priorities (the engine's), the
+ * Redis connection's events and the publisher's deferred work run at the
+ * lowest: in a loop pass where requests wait, they are answered first, and
+ * publishing work gathers into bigger batches. on_guard, at the normal
+ * priority every PUB_GUARD_MS, does that work anyway, so a load that never
+ * leaves a pass free cannot starve it.
+ *
  * Failure handling. The connection is retried on a timer with capped
  * exponential backoff and jitter (never from inside a hiredis callback); a
  * connect that hangs or a server that stops answering is cut after a
@@ -420,6 +427,15 @@ static void on_connect(const redisAsyncContext *cac, int status)
 	}
 }
 
+/* With three priorities on the base (the engine's), the publisher's I/O and
+ * deferred work run at the lowest: in a loop pass where requests are
+ * waiting, they are answered first. on_guard keeps it from starving. */
+static void prio_low(struct pub *p, struct event *ev)
+{
+	if (ev && event_base_get_npriorities(p->base) >= 3)
+		event_priority_set(ev, 2);
+}
+
 static void conn_start(struct pub *p)
 {
 	redisAsyncContext *ac;
@@ -446,6 +462,8 @@ static void conn_start(struct pub *p)
 		conn_lost(p, "cannot attach to the event loop");
 		return;
 	}
+	prio_low(p, ((redisLibeventEvents *)ac->ev.data)->rev);
+	prio_low(p, ((redisLibeventEvents *)ac->ev.data)->wev);
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	p->ac = ac;
@@ -1067,6 +1085,22 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 static void on_kick(evutil_socket_t fd, short what, void *arg) { pub_pump(arg); }
 
+/* At the engine's priority, every PUB_GUARD_MS: the publisher's own events
+ * run only in loop passes without waiting requests, so under a load that
+ * never leaves such a pass they would starve; this does their work. */
+static void on_guard(evutil_socket_t fd, short what, void *arg)
+{
+	struct pub *p = arg;
+
+	if (p->ac && (p->cs == CS_HANDSHAKE || p->cs == CS_READY)) {
+		redisAsyncHandleWrite(p->ac);
+		if (p->ac)
+			redisAsyncHandleRead(p->ac);
+	}
+	if (p->cs == CS_READY)
+		pub_pump(p);
+}
+
 /* Send what the command cap allows: events and state updates, alternately. */
 void pub_pump(struct pub *p)
 {
@@ -1221,8 +1255,16 @@ struct pub *pub_new(struct event_base *base, const struct cfg_redis *cfg,
 	    !(p->ev_live = evtimer_new(base, on_live, p)) ||
 	    !(p->ev_jflush = evtimer_new(base, on_jflush, p)) ||
 	    !(p->ev_send = event_new(base, -1, 0, on_kick, p)) ||
-	    !(p->ev_state = evtimer_new(base, pub_on_state, p)))
+	    !(p->ev_state = evtimer_new(base, pub_on_state, p)) ||
+	    !(p->ev_guard = event_new(base, -1, EV_PERSIST, on_guard, p)))
 		goto fail;
+	struct event *low[] = {p->ev_send, p->ev_kick, p->ev_live, p->ev_state};
+	for (size_t i = 0; i < sizeof low / sizeof low[0]; i++)
+		prio_low(p, low[i]);
+	if (event_base_get_npriorities(base) >= 3) {
+		struct timeval g = pub_ms_tv(PUB_GUARD_MS);
+		evtimer_add(p->ev_guard, &g);
+	}
 	gettimeofday(&now, NULL);
 	pub_backoff_init(&p->backoff, PUB_BACKOFF_MIN_MS, PUB_BACKOFF_MAX_MS,
 			 ((uint64_t)now.tv_sec << 20) ^ (uint64_t)now.tv_usec ^
@@ -1284,7 +1326,8 @@ void pub_free(struct pub *p)
 	if (p->live)
 		evbuffer_free(p->live);
 	struct event *evs[] = {p->ev_retry, p->ev_conn_to, p->ev_tick, p->ev_resync,
-			       p->ev_kick,  p->ev_live,    p->ev_jflush, p->ev_send, p->ev_state};
+			       p->ev_kick,  p->ev_live,    p->ev_jflush, p->ev_send, p->ev_state,
+			       p->ev_guard};
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
 		if (evs[i])
 			event_free(evs[i]);

@@ -39,6 +39,7 @@
 #define PUB_MAX_RESYNC 4             /* extra resync listeners */
 #define PUB_NO_INDEX 0xffu
 #define PUB_SETQ_MAX 512u            /* ids per SADD / SREM, at most */
+#define PUB_GUARD_MS 5u               /* the publisher's work waits this long at most */
 #define PUB_STATE_CHUNK 128u         /* state hashes written per loop pass, at most */
 
 enum conn_state {
@@ -128,7 +129,7 @@ struct pub {
 	struct pub_backoff backoff;
 
 	struct event *ev_retry, *ev_conn_to, *ev_tick, *ev_resync, *ev_kick, *ev_live,
-		*ev_jflush, *ev_send, *ev_state;
+		*ev_jflush, *ev_send, *ev_state, *ev_guard;
 
 	struct pub_idgen idgen;
 	/* Per stream: its top at connect, then the last ID sent. */
