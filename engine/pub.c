@@ -1083,22 +1083,38 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	send_health(p);
 }
 
-static void on_kick(evutil_socket_t fd, short what, void *arg) { pub_pump(arg); }
+/* The deferred sends (ev_send, ev_kick): a new chunk of state may go. */
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct pub *p = arg;
+
+	p->low_runs++;
+	p->sbudget = PUB_STATE_CHUNK;
+	pub_pump(p);
+}
 
 /* At the engine's priority, every PUB_GUARD_MS: the publisher's own events
  * run only in loop passes without waiting requests, so under a load that
- * never leaves such a pass they would starve; this does their work. */
+ * never leaves such a pass they would starve. If none of them ran since the
+ * last guard, this does their work, all that is due. */
 static void on_guard(evutil_socket_t fd, short what, void *arg)
 {
 	struct pub *p = arg;
 
+	if (p->low_runs != p->low_seen) {
+		p->low_seen = p->low_runs; /* the low priority got its passes */
+		return;
+	}
 	if (p->ac && (p->cs == CS_HANDSHAKE || p->cs == CS_READY)) {
 		redisAsyncHandleWrite(p->ac);
 		if (p->ac)
 			redisAsyncHandleRead(p->ac);
 	}
-	if (p->cs == CS_READY)
+	if (p->cs == CS_READY) {
+		/* Everything due: under such a load the chunks' passes never come. */
+		p->sbudget = UINT32_MAX;
 		pub_pump(p);
+	}
 }
 
 /* Send what the command cap allows: events and state updates, alternately. */
@@ -1106,8 +1122,6 @@ void pub_pump(struct pub *p)
 {
 	if (p->cs != CS_READY)
 		return;
-	uint32_t nstate = 0;
-
 	refill(p);
 	while (p->inflight < p->max_inflight) {
 		bool did = false;
@@ -1115,11 +1129,13 @@ void pub_pump(struct pub *p)
 		if (rc < 0)
 			break;
 		did = rc > 0;
-		/* A flush tick's thousands of hashes go in chunks, with the loop
-		 * polling I/O in between: routing never waits for a whole flush. */
-		if (pub_state_due(p) && nstate++ < PUB_STATE_CHUNK && p->inflight < p->max_inflight) {
+		/* A flush tick's thousands of hashes go in chunks, one per loop
+		 * pass (the budget), with the loop polling I/O in between: routing
+		 * never waits for a whole flush, nor do the replies of one read. */
+		if (pub_state_due(p) && p->sbudget && p->inflight < p->max_inflight) {
 			if (pub_state_send(p, p->smap) < 0)
 				break;
+			p->sbudget--;
 			did = true;
 		}
 		if (p->rsent == p->rcount) {
@@ -1136,7 +1152,7 @@ void pub_pump(struct pub *p)
 	}
 	if (!pub_state_due(p)) {
 		pub_setq_flush_all(p); /* else more come with the next chunk */
-	} else if (nstate > PUB_STATE_CHUNK && !evtimer_pending(p->ev_kick, NULL)) {
+	} else if (!p->sbudget && !evtimer_pending(p->ev_kick, NULL)) {
 		struct timeval zero = {0, 0};
 		evtimer_add(p->ev_kick, &zero);
 	}
@@ -1150,6 +1166,7 @@ void pub_flush(struct pub *p)
 	if (!p)
 		return;
 	p->sgen++;
+	p->sbudget = PUB_STATE_CHUNK;
 	pub_pump(p);
 }
 

@@ -151,7 +151,9 @@ struct pub {
 	struct seen_ent *seen[PUB_MAX_INDEX];
 	bool collecting;
 	struct setq sq[PUB_MAX_INDEX][2]; /* [index set][0 = SADD, 1 = SREM] */
-	uint64_t sgen;        /* flush generation: entries of older ones are due */
+	uint64_t sgen;
+	uint32_t sbudget;     /* state hashes this loop pass may still write */
+	uint64_t low_runs, low_seen; /* low-priority passes; as on_guard last saw */        /* flush generation: entries of older ones are due */
 
 	struct evbuffer *live; /* JSON array under construction for PUBLISH */
 	char *scratch;         /* RESP encoding of the command being queued */

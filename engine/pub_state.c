@@ -140,6 +140,7 @@ void pub_on_resync(evutil_socket_t fd, short what, void *arg)
 			pub_seen_clear(p, (int)k);
 	}
 	p->sgen++; /* the republished state goes now, not after the delay */
+	p->sbudget = PUB_STATE_CHUNK;
 	pub_pump(p);
 }
 
@@ -509,6 +510,7 @@ void pub_on_state(evutil_socket_t fd, short what, void *arg)
 	struct pub *p = arg;
 
 	p->sgen++;
+	p->sbudget = PUB_STATE_CHUNK;
 	pub_pump(p);
 }
 
