@@ -40,7 +40,7 @@
 #define PUB_NO_INDEX 0xffu
 #define PUB_SETQ_MAX 512u            /* ids per SADD / SREM, at most */
 #define PUB_GUARD_MS 5u               /* the publisher's work waits this long at most */
-#define PUB_STATE_CHUNK 128u         /* state hashes written per loop pass, at most */
+#define PUB_STATE_CHUNK 32u          /* state hashes written per loop pass, at most */
 
 enum conn_state {
 	CS_IDLE = 0,   /* no context; the retry timer is armed (or closing) */

@@ -220,7 +220,7 @@ static void ctab_place(struct sales_ctab *t, struct sales_call *c)
 static int ctab_add(struct sales_ctab *t, struct sales_call *c)
 {
 	if (!t->v || (t->n + 1) * 4 > (t->mask + 1) * 3) {
-		size_t cap = t->v ? (t->mask + 1) * 2 : 1024;
+		size_t cap = t->v ? (t->mask + 1) * 2 : t->first_cap ? t->first_cap : 1024;
 		struct sales_cslot *old = t->v, *nv = calloc(cap, sizeof *nv);
 		size_t old_cap = t->v ? t->mask + 1 : 0;
 		if (!nv)
@@ -1016,9 +1016,11 @@ void sales_tick(struct sales *s)
 	sales_orders_expire(s, now);
 	sales_leads_expire(s, now);
 	sales_contracts_eval(s, now);
-	if (now >= s->last_flush_ms + 500u || now < s->last_flush_ms) {
-		s->last_flush_ms = now;
-		sales_kpi_flush(s, now, false);
+	if (s->kpi_more || now >= s->last_flush_ms + 500u || now < s->last_flush_ms) {
+		/* A flush's series go SALES_KPI_PUB_TICK per tick. */
+		if (!s->kpi_more)
+			s->last_flush_ms = now;
+		s->kpi_more = sales_kpi_flush(s, now, false);
 		if (s->backlog_dirty)
 			sales_orders_publish(s, false);
 	}
@@ -1089,6 +1091,13 @@ struct sales *sales_new(struct event_base *base, const struct cl_config *cfg, st
 	s->ix_followups = s->ix_complaints = s->ix_orders = -1;
 	rt_heap_init(&s->task_heap);
 	rt_heap_init(&s->cmp_heap);
+	/* Sized for max_records at the start (up to 2^21 slots, 32 MiB): growing
+	 * while loaded rehashes every record at once, a stall of milliseconds.
+	 * calloc leaves the pages unmapped until used. */
+	s->calls.first_cap = 1024;
+	while (s->calls.first_cap < (1u << 21) &&
+	       s->calls.first_cap * 3 < (size_t)cfg->sales.max_records * 4 + 4)
+		s->calls.first_cap *= 2;
 	if (base) {
 		struct timeval tv = {0, SALES_TICK_MS * 1000};
 		if (!(s->tick = event_new(base, -1, EV_PERSIST, on_tick, s)) ||

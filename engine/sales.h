@@ -46,6 +46,7 @@ struct pub;
 struct sales;
 
 #define SALES_TICK_MS 100u
+#define SALES_KPI_PUB_TICK 64u /* KPI series published per tick, at most */
 #define SALES_BUCKET_MS 900000u /* 15 minutes */
 #define SALES_TEXT_MAX 256      /* error texts */
 #define SALES_MAX_ITEMS 100     /* order lines */

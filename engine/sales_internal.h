@@ -69,6 +69,7 @@ struct sales_ctab {
 	struct sales_cslot *v;
 	size_t mask;               /* slots - 1; v == NULL: no slots yet */
 	size_t n;
+	size_t first_cap;          /* slots of the first allocation (power of 2) */
 };
 
 /* A QA score of a call (one per form). */
@@ -168,6 +169,8 @@ struct sales_target {
 	double penalty, closure;   /* last given to the router */
 	bool perf_set;
 	struct sales_series *ser;  /* its KPI series (partner or rep), NULL = not looked up */
+	uint64_t contract_pub_ms;  /* its contract hash was last published then */
+	uint64_t eval_ms;          /* its contract was last evaluated then */
 };
 
 /* ---- orders ---- */
@@ -328,6 +331,8 @@ struct sales {
 	struct sales_stats st;
 	char idbuf[64];            /* ids handed out by the last request */
 	uint64_t last_flush_ms;
+	bool kpi_more;             /* dirty KPI series left by the last flush */
+	uint32_t contract_pubs;    /* contract hashes published this tick */
 };
 
 /* ---- sales.c ---- */
@@ -366,7 +371,10 @@ void sales_kpi_each(struct sales *s, unsigned dims, const char *territory, const
 /* Gauges (open follow-ups, open complaints) of a call's dimensions. */
 void sales_kpi_gauge(struct sales *s, const char *territory, const char *plan, const char *target,
 		     int target_kind, int followups, int complaints);
-void sales_kpi_flush(struct sales *s, uint64_t now, bool all);
+/* Publish the dirty KPI buckets (all: every bucket, for a resync). At most
+ * SALES_KPI_PUB_TICK series per call unless all; returns true when dirty
+ * series are left for the next call. */
+bool sales_kpi_flush(struct sales *s, uint64_t now, bool all);
 void sales_kpi_free(struct sales *s);
 
 struct sales_target *sales_target_get(struct sales *s, const char *id, int kind);

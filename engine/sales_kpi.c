@@ -43,6 +43,15 @@
 #include "sales_internal.h"
 
 #define EVAL_ALL_MS 10000u /* every target is re-evaluated this often */
+/* Contract hashes: a partner's at most once a second (at once when a breach
+ * begins or ends), and at most this many per tick, so a tick never spends
+ * milliseconds formatting hundreds of them. */
+#define CONTRACT_PUB_MS 1000u
+#define CONTRACT_PUB_TICK 64u
+/* A partner whose window changed is re-evaluated at most this often, and at
+ * most this many per tick: the evaluation scans its window. */
+#define CONTRACT_EVAL_MS 1000u
+#define CONTRACT_EVAL_TICK 64u
 
 /* ---- series and buckets ---- */
 
@@ -257,8 +266,10 @@ static void bucket_publish(struct sales *s, const struct sales_series *x,
 		CL_LOG_WARN("sales: %s not published: %s", key, pub_strerror(rc));
 }
 
-void sales_kpi_flush(struct sales *s, uint64_t now, bool all)
+bool sales_kpi_flush(struct sales *s, uint64_t now, bool all)
 {
+	uint32_t budget = SALES_KPI_PUB_TICK;
+
 	uint64_t cur = bucket_start(now);
 
 	/* A new bucket began: every series with an open gauge gets one, so
@@ -287,9 +298,9 @@ void sales_kpi_flush(struct sales *s, uint64_t now, bool all)
 			x->in_dirty = false;
 		}
 		s->dirty = NULL;
-		return;
+		return false;
 	}
-	while (s->dirty) {
+	while (s->dirty && budget) {
 		struct sales_series *x = s->dirty;
 		s->dirty = x->dnext;
 		x->in_dirty = false;
@@ -300,7 +311,9 @@ void sales_kpi_flush(struct sales *s, uint64_t now, bool all)
 			if (s->pub)
 				bucket_publish(s, x, &x->b[i], now);
 		}
+		budget--;
 	}
+	return s->dirty != NULL;
 }
 
 void sales_kpi_free(struct sales *s)
@@ -677,6 +690,7 @@ static void eval_one(struct sales *s, struct sales_target *t, uint64_t now)
 	struct sales_contract o;
 	bool was[4];
 
+	t->eval_ms = now;
 	sales_contract_fill(s, t, now, &o);
 	memcpy(was, t->breach, sizeof was);
 	bool b[4] = {o.breach_answer, o.breach_abandon, o.breach_closure, o.breach_satisfaction};
@@ -714,19 +728,37 @@ static void eval_one(struct sales *s, struct sales_target *t, uint64_t now)
 			t->perf_set = true;
 		}
 	}
-	if (s->pub && t->kind == CFG_KIND_PARTNER)
+	bool changed = memcmp(was, t->breach, sizeof was) != 0;
+	if (s->pub && t->kind == CFG_KIND_PARTNER &&
+	    (changed || (s->contract_pubs < CONTRACT_PUB_TICK &&
+			 (now >= t->contract_pub_ms + CONTRACT_PUB_MS || now < t->contract_pub_ms)))) {
 		contract_publish(s, &o, now);
+		t->contract_pub_ms = now;
+		s->contract_pubs++;
+	}
 }
 
 void sales_contracts_eval(struct sales *s, uint64_t now)
 {
-	/* What changed. */
+	struct sales_target *later = NULL;
+	uint32_t nev = 0;
+
+	s->contract_pubs = 0;
+	/* What changed (not yet re-evaluated recently: those wait, dirty). */
 	while (s->tdirty) {
 		struct sales_target *t = s->tdirty;
 		s->tdirty = t->dnext;
+		if (nev >= CONTRACT_EVAL_TICK ||
+		    (now >= t->eval_ms && now < t->eval_ms + CONTRACT_EVAL_MS)) {
+			t->dnext = later;
+			later = t;
+			continue;
+		}
 		t->dirty = false;
 		eval_one(s, t, now);
+		nev++;
 	}
+	s->tdirty = later;
 	/* Ageing: a slice of every target per tick, so each is seen every
 	 * EVAL_ALL_MS (entries leave the time window without an event). */
 	uint64_t n = HASH_CNT(hh, s->targets);
