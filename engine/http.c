@@ -37,6 +37,7 @@
 #include "engine.h"
 #include "log.h"
 #include "metrics.h"
+#include "srv.h"
 
 /* Histograms: waiting time 10 ms .. ~2.9 h, routing latency 5 µs .. ~5 s,
  * both with two buckets per doubling. */
@@ -362,39 +363,13 @@ int http_listen(struct http_api *h, const char *addr)
 {
 	struct sockaddr_storage ss;
 	int sslen = sizeof ss;
-	char buf[128];
 
 	if (h->bound || h->shutting_down)
 		return -HTTP_ESTATE;
 	if (!addr)
 		return -HTTP_EINVAL;
-	memset(&ss, 0, sizeof ss);
-	/* "localhost" and "*" are spelled out; anything else must be numeric, so
-	 * no name lookup ever runs. */
-	if (strncmp(addr, "localhost:", 10) == 0)
-		snprintf(buf, sizeof buf, "127.0.0.1:%s", addr + 10);
-	else if (strncmp(addr, "*:", 2) == 0)
-		snprintf(buf, sizeof buf, "0.0.0.0:%s", addr + 2);
-	else
-		snprintf(buf, sizeof buf, "%s", addr);
-	/* libevent refuses port 0 ("any free port" here): parse the host with a
-	 * placeholder port and set the real one afterwards. */
-	char *colon = strrchr(buf, ':');
-	char *end = NULL;
-	long port = colon && colon[1] ? strtol(colon + 1, &end, 10) : -1;
-	if (port < 0 || port > 65535 || !end || *end) {
-		CL_LOG_ERROR("http address '%s': expected HOST:PORT", addr);
+	if (srv_parse_addr(addr, "http", &ss, &sslen) < 0)
 		return -HTTP_EINVAL;
-	}
-	snprintf(colon + 1, sizeof buf - (size_t)(colon + 1 - buf), "1");
-	if (evutil_parse_sockaddr_port(buf, (struct sockaddr *)&ss, &sslen) < 0) {
-		CL_LOG_ERROR("http address '%s': expected HOST:PORT with a numeric host", addr);
-		return -HTTP_EINVAL;
-	}
-	if (ss.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-	else
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
 	struct evconnlistener *l = evconnlistener_new_bind(
 		h->base, NULL, NULL,
 		LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, -1,

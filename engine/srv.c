@@ -1167,17 +1167,11 @@ void srv_set_rt(struct srv *srv, struct rt *rt) { srv->rt = rt; }
 
 void srv_set_sales(struct srv *srv, struct sales *sales) { srv->sales = sales; }
 
-int srv_listen(struct srv *srv, const char *addr)
+int srv_parse_addr(const char *addr, const char *what, struct sockaddr_storage *ss, int *sslen)
 {
-	struct sockaddr_storage ss;
-	int sslen = sizeof ss;
 	char buf[128];
 
-	if (srv->listener || srv->shutting)
-		return -SRV_ESTATE;
-	if (!srv->rt || !addr)
-		return -SRV_EINVAL;
-	memset(&ss, 0, sizeof ss);
+	memset(ss, 0, sizeof *ss);
 	/* "localhost" and "*" are spelled out; anything else must be numeric, so
 	 * no name lookup ever runs. */
 	if (strncmp(addr, "localhost:", 10) == 0)
@@ -1192,18 +1186,32 @@ int srv_listen(struct srv *srv, const char *addr)
 	char *end = NULL;
 	long port = colon && colon[1] ? strtol(colon + 1, &end, 10) : -1;
 	if (port < 0 || port > 65535 || !end || *end) {
-		CL_LOG_ERROR("listen address '%s': expected HOST:PORT", addr);
-		return -SRV_EINVAL;
+		CL_LOG_ERROR("%s address '%s': expected HOST:PORT", what, addr);
+		return -1;
 	}
 	snprintf(colon + 1, sizeof buf - (size_t)(colon + 1 - buf), "1");
-	if (evutil_parse_sockaddr_port(buf, (struct sockaddr *)&ss, &sslen) < 0) {
-		CL_LOG_ERROR("listen address '%s': expected HOST:PORT with a numeric host", addr);
-		return -SRV_EINVAL;
+	if (evutil_parse_sockaddr_port(buf, (struct sockaddr *)ss, sslen) < 0) {
+		CL_LOG_ERROR("%s address '%s': expected HOST:PORT with a numeric host", what, addr);
+		return -1;
 	}
-	if (ss.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
 	else
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	return 0;
+}
+
+int srv_listen(struct srv *srv, const char *addr)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof ss;
+
+	if (srv->listener || srv->shutting)
+		return -SRV_ESTATE;
+	if (!srv->rt || !addr)
+		return -SRV_EINVAL;
+	if (srv_parse_addr(addr, "listen", &ss, &sslen) < 0)
+		return -SRV_EINVAL;
 	srv->listener = evconnlistener_new_bind(srv->base, on_accept, srv,
 						LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
 							LEV_OPT_REUSEABLE,

@@ -113,6 +113,15 @@ void srv_hook_status(void *srv, const struct rt_target *t);
  */
 int srv_listen(struct srv *srv, const char *addr);
 
+struct sockaddr_storage;
+/*
+ * The address of a listener, as srv_listen takes it (also the HTTP API's):
+ * fills *ss and *sslen (its size on entry). Returns 0, or -1 after logging
+ * "<what> address '<addr>': ..." when it is not HOST:PORT with a numeric,
+ * "localhost" or "*" host.
+ */
+int srv_parse_addr(const char *addr, const char *what, struct sockaddr_storage *ss, int *sslen);
+
 /* "127.0.0.1:43211" of the listener into buf. Returns 0 or -SRV_ESTATE. */
 int srv_local_addr(const struct srv *srv, char *buf, size_t len);
 
