@@ -810,20 +810,14 @@ static void on_jflush(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* An extra field of an event: a lead field name, not one of the fixed ones. */
 static bool extra_key_ok(const char *k)
 {
 	static const char *const fixed[] = {"id", "type", "ts", "call", "target",
 					    "territory", "queue", "state", "reason"};
-	size_t n = k ? strnlen(k, PUB_KEY_MAX + 1) : 0;
 
-	if (n == 0 || n > PUB_KEY_MAX)
+	if (!pub_field_name_ok(k))
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = k[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-		      c == '-'))
-			return false;
-	}
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		if (strcmp(k, fixed[i]) == 0)
 			return false;

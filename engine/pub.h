@@ -233,6 +233,10 @@ bool pub_idle(const struct pub *p);
  */
 int pub_event(struct pub *p, const struct pub_event *ev, struct pub_stream_id *id);
 
+/* Decimal text of v into buf (at least 20 bytes, not NUL-terminated), for
+ * field values built on hot paths. Returns the length. */
+size_t pub_u64_dec(uint64_t v, char *buf);
+
 /*
  * State hashes. Latest wins: a newer update of the same object replaces one
  * still waiting. While Redis is away they are discarded (resync rewrites them).

@@ -119,8 +119,6 @@ size_t pub_json_escape(const char *s, size_t n, char *out);
 
 /* ---- RESP ---- */
 
-/* Decimal text of v into buf (at least 20 bytes, not NUL-terminated). Returns the length. */
-size_t pub_u64_dec(uint64_t v, char *buf);
 /* Bytes needed to encode a command of argc arguments with these lengths. */
 size_t pub_resp_size(int argc, const size_t *len);
 /* Encode the command as a RESP array of bulk strings ("*2\r\n$3\r\nGET\r\n...")
