@@ -553,6 +553,79 @@ static void test_state_flush(void **state)
 	pub_free(p);
 }
 
+/* Hooks of the dirty marks: what the engine's router would say now. */
+struct dirty_state {
+	int target_calls, call_calls;
+	bool call_gone;
+};
+
+static bool dirty_target(void *arg, const char *id, struct pub_target *out)
+{
+	struct dirty_state *d = arg;
+
+	d->target_calls++;
+	*out = (struct pub_target){.id = id, .kind = "rep", .state = "busy", .active = 1};
+	return true;
+}
+
+static bool dirty_call(void *arg, const char *id, struct pub_call *out)
+{
+	struct dirty_state *d = arg;
+
+	d->call_calls++;
+	if (d->call_gone)
+		return false;
+	*out = (struct pub_call){.id = id, .state = "connected", .target_id = "rep-9"};
+	return true;
+}
+
+/*
+ * pub_target_dirty / pub_call_dirty: bad ids and missing hooks are refused;
+ * many marks make one hook call and one write, with the state at the write;
+ * an object gone by then is not written at all.
+ */
+static void test_dirty_marks(void **state)
+{
+	struct fx *f = *state;
+	struct dirty_state d = {0};
+	char b[64];
+
+	struct pub *bare = pub_new(f->base, &f->cfg, NULL, NULL);
+	assert_non_null(bare);
+	assert_int_equal(pub_target_dirty(bare, "rep-9"), -PUB_EINVAL); /* no hook */
+	assert_int_equal(pub_call_dirty(bare, "c-1"), -PUB_EINVAL);
+	pub_free(bare);
+
+	struct pub_hooks h = {.target = dirty_target, .call = dirty_call};
+	struct pub *p = pub_new(f->base, &f->cfg, &h, &d);
+	assert_true(run_until(f->base, is_connected, p, 5000));
+	assert_int_equal(pub_target_dirty(p, ""), -PUB_EINVAL);
+	assert_int_equal(pub_target_dirty(p, NULL), -PUB_EINVAL);
+	char longid[PUB_ID_MAX + 2];
+	memset(longid, 'x', sizeof longid - 1);
+	longid[sizeof longid - 1] = '\0';
+	assert_int_equal(pub_call_dirty(p, longid), -PUB_EINVAL);
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(pub_target_dirty(p, "rep-9"), 0);
+		assert_int_equal(pub_call_dirty(p, "c-1"), 0);
+	}
+	assert_true(run_until(f->base, idle, p, 5000));
+	assert_int_equal(d.target_calls, 1);
+	assert_int_equal(d.call_calls, 1);
+	assert_string_equal(hget(f->rc, "t:target:rep-9", "state", b, sizeof b), "busy");
+	assert_string_equal(hget(f->rc, "t:call:c-1", "target", b, sizeof b), "rep-9");
+	assert_int_equal(cmd_int(f->rc, "SISMEMBER t:calls c-1"), 1);
+
+	/* Gone when written: nothing is written, the old hash stays. */
+	d.call_gone = true;
+	assert_int_equal(pub_call_dirty(p, "c-2"), 0);
+	assert_true(run_until(f->base, idle, p, 5000));
+	assert_int_equal(d.call_calls, 2);
+	assert_int_equal(cmd_int(f->rc, "EXISTS t:call:c-2"), 0);
+	assert_int_equal(cmd_int(f->rc, "SISMEMBER t:calls c-2"), 0);
+	pub_free(p);
+}
+
 static void totals_hook(void *arg, struct pub_totals *out)
 {
 	int *calls = arg;
@@ -1083,6 +1156,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_restart_engine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_engine_batched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dirty_marks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth_db_unix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_down_at_start, setup, teardown),
