@@ -58,8 +58,9 @@ fail() {
 }
 command -v jq >/dev/null 2>&1 || { echo "$0: jq not found" >&2; exit 1; }
 
+# From a start that differs per run (see run_engine_redis.sh).
 port=
-for p in $(seq 20011 37 29999); do
+for p in $(seq $((20011 + $$ % 9000)) 37 29999) $(seq 20011 37 29999); do
 	if $ctl start "$dir" "$p"; then port=$p; break; fi
 done
 [ -n "$port" ] || fail "no redis-server could start"
