@@ -354,6 +354,9 @@ static void render_redis(struct render *r, struct http_api *h)
 	fam(r, "closeloop_redis_stream_entries_total", "counter",
 	    "Entries added to the event stream (each holds one or more events).");
 	u64(r, "closeloop_redis_stream_entries_total", NULL, ps.entries);
+	fam(r, "closeloop_redis_write_stalls_total", "counter",
+	    "Writes to Redis that found its socket full (Redis reading too slowly).");
+	u64(r, "closeloop_redis_write_stalls_total", NULL, ps.write_stalls);
 	fam(r, "closeloop_redis_state_pending", "gauge",
 	    "State hashes waiting for their flush or a command slot.");
 	u64(r, "closeloop_redis_state_pending", NULL, ps.state_pending);

@@ -29,8 +29,9 @@
  * cannot be mistaken for one already there.
  *
  * State (pub_state.c). Target, queue and call hashes are latest-wins, kept
- * in a map keyed by the Redis key and written on a flush tick
- * (state_flush_ms), in chunks between which the loop polls I/O. While Redis
+ * in a map keyed by the Redis key and written state_flush_ms after their
+ * first change, a few milliseconds' worth at a time, in chunks between
+ * which the loop polls I/O. While Redis
  * is away, updates are discarded; on every new connection the engine's
  * resync hook republishes everything, and the ids in the index sets
  * (targets, queues, calls) that it did not mention are deleted.
@@ -71,7 +72,6 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -89,6 +89,7 @@
 #include "pub_conn.h"
 #include "pub_internal.h"
 #include "pub_priv.h"
+#include "redis_ev.h"
 
 static const char *const stream_kinds[PUB_NSTREAMS] = {PUB_K_EVENTS, PUB_K_LEADS};
 
@@ -430,10 +431,15 @@ static void on_connect(const redisAsyncContext *cac, int status)
 /* With three priorities on the base (the engine's), the publisher's I/O and
  * deferred work run at the lowest: in a loop pass where requests are
  * waiting, they are answered first. on_guard keeps it from starving. */
+static int low_prio(const struct pub *p)
+{
+	return event_base_get_npriorities(p->base) >= 3 ? 2 : -1;
+}
+
 static void prio_low(struct pub *p, struct event *ev)
 {
-	if (ev && event_base_get_npriorities(p->base) >= 3)
-		event_priority_set(ev, 2);
+	if (ev && low_prio(p) >= 0)
+		event_priority_set(ev, low_prio(p));
 }
 
 static void conn_start(struct pub *p)
@@ -457,13 +463,11 @@ static void conn_start(struct pub *p)
 		return;
 	}
 	ac->data = p;
-	if (redisLibeventAttach(ac, p->base) != REDIS_OK) {
+	if (redis_ev_attach(ac, p->base, low_prio(p), &p->st.write_stalls) != REDIS_OK) {
 		redisAsyncFree(ac);
 		conn_lost(p, "cannot attach to the event loop");
 		return;
 	}
-	prio_low(p, ((redisLibeventEvents *)ac->ev.data)->rev);
-	prio_low(p, ((redisLibeventEvents *)ac->ev.data)->wev);
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	p->ac = ac;
@@ -1032,6 +1036,7 @@ static void send_health(struct pub *p)
 	pub_recb_add_u64(&b, "accepted", s.accepted);
 	pub_recb_add_u64(&b, "published", s.published);
 	pub_recb_add_u64(&b, "entries", s.entries);
+	pub_recb_add_u64(&b, "write_stalls", s.write_stalls);
 	pub_recb_add_u64(&b, "dup_skipped", s.dup_skipped);
 	pub_recb_add_u64(&b, "replayed", s.replayed);
 	pub_recb_add_u64(&b, "rebased", s.rebased);
@@ -1123,7 +1128,7 @@ void pub_pump(struct pub *p)
 		if (rc < 0)
 			break;
 		did = rc > 0;
-		/* A flush tick's thousands of hashes go in chunks, one per loop
+		/* Thousands of due hashes (after a resync) go in chunks, one per loop
 		 * pass (the budget), with the loop polling I/O in between: routing
 		 * never waits for a whole flush, nor do the replies of one read. */
 		if (pub_state_due(p) && p->sbudget && p->inflight < p->max_inflight) {
@@ -1151,7 +1156,7 @@ void pub_pump(struct pub *p)
 		evtimer_add(p->ev_kick, &zero);
 	}
 	if (p->smap && p->flush_ms && !pub_state_due(p))
-		pub_state_kick(p); /* the rest waits for the next tick */
+		pub_state_kick(p); /* the rest waits until it is due */
 	ring_pop_acked(p);
 }
 
@@ -1159,7 +1164,7 @@ void pub_flush(struct pub *p)
 {
 	if (!p)
 		return;
-	p->sgen++;
+	pub_state_due_all(p);
 	p->sbudget = PUB_STATE_CHUNK;
 	pub_pump(p);
 }

@@ -192,6 +192,7 @@ struct pub_stats {
 	uint64_t erasures;       /* erasure jobs finished */
 	uint64_t erased_entries; /* stream entries removed by them */
 	uint64_t entries;        /* entries added to the event stream (each holds 1+ events) */
+	uint64_t write_stalls;   /* writes that found Redis's socket full (it reads too slowly) */
 };
 
 /*

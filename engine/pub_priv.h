@@ -41,6 +41,7 @@
 #define PUB_SETQ_MAX 512u            /* ids per SADD / SREM, at most */
 #define PUB_GUARD_MS 5u               /* the publisher's work waits this long at most */
 #define PUB_STATE_CHUNK 32u          /* state hashes written per loop pass, at most */
+#define PUB_STATE_GRAIN_MS 2u        /* flush timer: at least this far apart */
 
 enum conn_state {
 	CS_IDLE = 0,   /* no context; the retry timer is armed (or closing) */
@@ -64,7 +65,7 @@ struct state_ent {
 	uint8_t kind;         /* index set, PUB_NO_INDEX = none */
 	uint8_t op;
 	uint32_t ttl_s;       /* 0 = none */
-	uint64_t gen;         /* flush generation it was first dirtied in */
+	uint64_t due_ms;      /* may be written from then on (pub_mono_ms) */
 	struct pub_rec *rec;  /* owned; NULL for OP_DEL */
 	size_t key_len;
 	size_t id_len;
@@ -151,9 +152,10 @@ struct pub {
 	struct seen_ent *seen[PUB_MAX_INDEX];
 	bool collecting;
 	struct setq sq[PUB_MAX_INDEX][2]; /* [index set][0 = SADD, 1 = SREM] */
-	uint64_t sgen;
+	uint64_t due_until;   /* entries due by then may be written (pub_mono_ms) */
+	uint64_t last_tick;   /* when the flush timer last fired */
 	uint32_t sbudget;     /* state hashes this loop pass may still write */
-	uint64_t low_runs, low_seen; /* low-priority passes; as on_guard last saw */        /* flush generation: entries of older ones are due */
+	uint64_t low_runs, low_seen; /* low-priority passes; as on_guard last saw */
 
 	struct evbuffer *live; /* JSON array under construction for PUBLISH */
 	char *scratch;         /* RESP encoding of the command being queued */
@@ -196,6 +198,10 @@ static inline bool pub_str_ok(const char *s, size_t max)
 
 /* The loop's cached wall clock, in ms. */
 uint64_t pub_now_ms(const struct pub *p);
+/* The monotonic clock, in ms: state deadlines. */
+uint64_t pub_mono_ms(void);
+/* Make every pending state update due now (resync, pub_flush). */
+void pub_state_due_all(struct pub *p);
 /* Queue one command (RESP-encoded here); counts it in flight. 0 or -1. */
 int pub_send_argv(struct pub *p, redisCallbackFn *fn, void *priv, int argc, const char **argv,
 		  const size_t *len);

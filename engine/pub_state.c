@@ -8,15 +8,19 @@
  *
  * A pending update is kept in a map keyed by the Redis key, one entry per
  * object, in first-dirtied order, replaced in place by a newer update. With
- * a flush delay, an entry waits for the first tick after it was dirtied
- * (generations: a tick sends what is older than it, not what keeps arriving
- * under load); targets and live calls may be marked dirty only, their record
- * built from the hooks when the tick writes them.
+ * a flush delay, an entry is due state_flush_ms after it was first dirtied
+ * (less PUB_STATE_GRAIN_MS): the map is in due order, and the flush timer,
+ * armed for the first entry and at least PUB_STATE_GRAIN_MS after its last
+ * run, writes what is due by then. So the writes follow the changes a delay
+ * later, a few milliseconds' worth at a time, and Redis gets a steady
+ * trickle, not all of a period's hashes at once. Targets and live calls may
+ * be marked dirty only, their record built from the hooks when written.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "pub_priv.h"
@@ -139,7 +143,7 @@ void pub_on_resync(evutil_socket_t fd, short what, void *arg)
 		if (pub_send_argv(p, on_smembers, (void *)(uintptr_t)k, 2, argv, len) < 0)
 			pub_seen_clear(p, (int)k);
 	}
-	p->sgen++; /* the republished state goes now, not after the delay */
+	pub_state_due_all(p); /* the republished state goes now, not after the delay */
 	p->sbudget = PUB_STATE_CHUNK;
 	pub_pump(p);
 }
@@ -157,6 +161,19 @@ static int seen_add(struct pub *p, int kind, const char *id)
 	memcpy(s->id, id, n + 1);
 	HASH_ADD_KEYPTR(hh, p->seen[kind], s->id, n, s);
 	return 0;
+}
+
+/* The flush timer's runs are at least this far apart (see the header). */
+static uint32_t grain_ms(const struct pub *p)
+{
+	return p->flush_ms < PUB_STATE_GRAIN_MS ? p->flush_ms : PUB_STATE_GRAIN_MS;
+}
+
+uint64_t pub_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /*
@@ -186,7 +203,7 @@ static int state_put(struct pub *p, int kind, int op, const char *key, const cha
 	e->kind = (uint8_t)kind;
 	e->op = (uint8_t)op;
 	e->ttl_s = ttl_s;
-	e->gen = p->sgen;
+	e->due_ms = p->flush_ms ? pub_mono_ms() + p->flush_ms - grain_ms(p) : 0;
 	e->rec = rec;
 	e->key_len = kl;
 	e->id_len = il;
@@ -505,34 +522,44 @@ static int state_del(struct pub *p, int kind, const char *id)
 int pub_target_del(struct pub *p, const char *id) { return state_del(p, SK_TARGET, id); }
 int pub_queue_del(struct pub *p, const char *name) { return state_del(p, SK_QUEUE, name); }
 
+/* The flush timer: what is due by now may go. */
 void pub_on_state(evutil_socket_t fd, short what, void *arg)
 {
 	struct pub *p = arg;
 
-	p->sgen++;
+	p->due_until = p->last_tick = pub_mono_ms();
 	p->sbudget = PUB_STATE_CHUNK;
 	pub_pump(p);
 }
 
+void pub_state_due_all(struct pub *p)
+{
+	/* Every entry is due by then: none was dirtied after now. */
+	p->due_until = pub_mono_ms() + p->flush_ms;
+}
+
 /* The oldest pending state update may be sent: at once without a flush
- * delay, else once a flush tick has passed since it was first dirtied. */
+ * delay, else once the flush timer has found it due. */
 bool pub_state_due(const struct pub *p)
 {
-	return p->smap && (!p->flush_ms || p->smap->gen < p->sgen);
+	return p->smap && (!p->flush_ms || p->smap->due_ms <= p->due_until);
 }
 
 /*
- * A state update is pending: send it in this loop pass without a flush
- * delay; else the flush tick (every flush_ms while updates are pending)
- * sends what was dirtied before it. An object updated many times between
- * ticks is written once, with its latest state.
+ * A state update is pending: send it in this loop pass when it is due (or
+ * without a flush delay); else arm the flush timer for the oldest one. An
+ * object updated many times before it is due is written once, with its
+ * latest state.
  */
 void pub_state_kick(struct pub *p)
 {
 	if (!p->flush_ms || pub_state_due(p)) {
 		event_active(p->ev_send, EV_TIMEOUT, 0);
 	} else if (!evtimer_pending(p->ev_state, NULL)) {
-		struct timeval tv = pub_ms_tv(p->flush_ms);
+		uint64_t now = pub_mono_ms(), at = p->smap->due_ms;
+		if (at < p->last_tick + grain_ms(p))
+			at = p->last_tick + grain_ms(p);
+		struct timeval tv = pub_ms_tv(at > now ? (uint32_t)(at - now) : 0);
 		evtimer_add(p->ev_state, &tv);
 	}
 }

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -510,9 +511,9 @@ static bool hash_has(void *arg)
 static bool idle(void *arg) { return pub_idle(arg); }
 
 /*
- * With state_flush_ms, updates wait for the flush tick: a hash is not
+ * With state_flush_ms, updates wait for their delay: a hash is not
  * written at once, then once with its latest state. pub_flush sends what
- * waits without waiting for the tick (a clean stop).
+ * waits without waiting for the delay (a clean stop).
  */
 static void test_state_flush(void **state)
 {
@@ -532,7 +533,7 @@ static void test_state_flush(void **state)
 	pub_get_stats(p, &st);
 	assert_int_equal(st.state_pending, 1);
 	assert_false(pub_idle(p));
-	run_for(f->base, 200); /* well before the tick */
+	run_for(f->base, 200); /* well before the delay */
 	assert_int_equal(cmd_int(f->rc, "EXISTS t:target:rep-7"), 0);
 	pub_get_stats(p, &st);
 	assert_int_equal(st.state_pending, 1);
@@ -543,7 +544,7 @@ static void test_state_flush(void **state)
 	pub_get_stats(p, &st);
 	assert_int_equal(st.state_pending, 0);
 
-	/* pub_flush: written well within the tick. */
+	/* pub_flush: written well within the delay. */
 	struct pub_target t = {.id = "rep-7", .state = "ready"};
 	assert_int_equal(pub_target(p, &t), 0);
 	pub_flush(p);
@@ -551,6 +552,97 @@ static void test_state_flush(void **state)
 	assert_string_equal(hget(f->rc, "t:target:rep-7", "state", b, sizeof b), "ready");
 	assert_string_equal(hget(f->rc, "t:target:rep-7", "reason", b, sizeof b), "");
 	pub_free(p);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Each update waits state_flush_ms from its own first change, not for a
+ * tick common to all: an update made half a period after another is written
+ * half a period after it, so Redis gets the writes spread out as the
+ * changes came, not all of a period's at once.
+ */
+static void test_state_paced(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.state_flush_ms = 1000;
+	struct pub *p = pub_new(f->base, &f->cfg, NULL, NULL);
+	assert_true(run_until(f->base, is_connected, p, 5000));
+	assert_true(run_until(f->base, idle, p, 5000));
+
+	struct pub_target a = {.id = "rep-a", .state = "ready"};
+	uint64_t t0 = mono_ms();
+	assert_int_equal(pub_target(p, &a), 0);
+	run_for(f->base, 500);
+	struct pub_target b = {.id = "rep-b", .state = "not_ready"};
+	uint64_t t1 = mono_ms();
+	assert_int_equal(pub_target(p, &b), 0);
+
+	struct hwant wa = {f->rc, "t:target:rep-a", "state", "ready"};
+	assert_true(run_until(f->base, hash_has, &wa, 5000));
+	uint64_t ta = mono_ms();
+	/* Not before its delay (less the timer's few milliseconds of grain)... */
+	assert_true(ta - t0 >= 900);
+	/* ...and the later update still waits for its own. */
+	assert_int_equal(cmd_int(f->rc, "EXISTS t:target:rep-b"), 0);
+	struct hwant wb = {f->rc, "t:target:rep-b", "state", "not_ready"};
+	assert_true(run_until(f->base, hash_has, &wb, 5000));
+	assert_true(mono_ms() - t1 >= 900);
+	assert_true(run_until(f->base, idle, p, 5000));
+	pub_free(p);
+}
+
+/*
+ * Redis stalls (SIGSTOP) while the publisher has far more to write than its
+ * socket holds: the rest waits in memory, the stall is counted, and once
+ * Redis goes on every event lands, once and in order.
+ */
+static void test_stalled_server(void **state)
+{
+	struct fx *f = *state;
+	const size_t N = 6000; /* about 4 KB each: far beyond the socket buffers */
+	struct pub_stream_id *ids = calloc(N, sizeof *ids);
+	char big[1001], num[24];
+	struct pub_stats st;
+
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	struct pub *p = pub_new(f->base, &f->cfg, NULL, NULL);
+	assert_non_null(p);
+	assert_true(run_until(f->base, is_connected, p, 5000));
+	ctl("stop");
+	for (size_t i = 0; i < N; i++) {
+		snprintf(num, sizeof num, "%zu", i);
+		struct pub_event ev = {
+			.type = "call.offered",
+			.ts_ms = 1700000000000ull + i,
+			.call_id = "c-1",
+			.reason = big,
+			.n_extra = 4,
+			.extra = {{"n", num}, {"a", big}, {"b", big}, {"c", big}},
+		};
+		assert_int_equal(pub_event(p, &ev, &ids[i]), 0);
+	}
+	run_for(f->base, 1000);
+	pub_get_stats(p, &st);
+	ctl("cont");
+	assert_true(st.write_stalls >= 1);
+	assert_true(st.published < N);
+	assert_true(run_until(f->base, is_drained, p, 30000));
+	pub_get_stats(p, &st);
+	assert_int_equal(st.published, N);
+	assert_int_equal(st.dropped, 0);
+	assert_int_equal(st.errors, 0);
+	assert_int_equal(st.reconnects, 0);
+	check_stream(f->rc, ids, N, 0, 64);
+	pub_free(p);
+	free(ids);
 }
 
 /* Hooks of the dirty marks: what the engine's router would say now. */
@@ -685,6 +777,7 @@ static void test_totals_health(void **state)
 	assert_string_equal(hget(f->rc, "t:pub", "journaled", b, sizeof b), "0");
 	assert_string_equal(hget(f->rc, "t:pub", "connects", b, sizeof b), "1");
 	assert_string_equal(hget(f->rc, "t:pub", "entries", b, sizeof b), "1");
+	assert_string_equal(hget(f->rc, "t:pub", "write_stalls", b, sizeof b), "0");
 	struct tstream s;
 	read_events(f->rc, "t:events", &s);
 	assert_int_equal(s.n, 1);
@@ -1156,6 +1249,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_restart_engine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_engine_batched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_paced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stalled_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirty_marks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth_db_unix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault, setup, teardown),

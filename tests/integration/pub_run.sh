@@ -6,10 +6,11 @@
 #   acknowledged survives a SIGKILL). The server is killed by PID from a trap.
 #   The test binary gets: PORT DIR THIS_SCRIPT.
 #
-# pub_run.sh --ctl start|kill DIR PORT
+# pub_run.sh --ctl start|kill|stop|cont DIR PORT
 #   Used by the test itself to kill redis-server mid-run and start it again
-#   on the same port and directory. The PID is kept in DIR/redis.pid, so the
-#   trap of the outer run kills whichever server is current.
+#   on the same port and directory, or to stall it (SIGSTOP) and let it go
+#   on (SIGCONT). The PID is kept in DIR/redis.pid, so the trap of the outer
+#   run kills whichever server is current.
 set -u
 
 redis_alive() {
@@ -58,10 +59,12 @@ redis_kill() { # DIR
 }
 
 if [ "${1:-}" = "--ctl" ]; then
-	[ $# -eq 4 ] || { echo "usage: $0 --ctl start|kill DIR PORT" >&2; exit 2; }
+	[ $# -eq 4 ] || { echo "usage: $0 --ctl start|kill|stop|cont DIR PORT" >&2; exit 2; }
 	case $2 in
 	start) redis_start "$3" "$4" ;;
 	kill) redis_kill "$3" ;;
+	stop) kill -STOP "$(cat "$3/redis.pid")" ;;
+	cont) kill -CONT "$(cat "$3/redis.pid")" ;;
 	*) echo "$0: unknown control command $2" >&2; exit 2 ;;
 	esac
 	exit $?
