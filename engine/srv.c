@@ -13,7 +13,11 @@
  *   session once its output has drained (an Error reply is flushed first);
  *   DEAD frees it at the next turn of the loop, dropping its output.
  * - Replies are packed straight into the session's output evbuffer
- *   (wire_write_fast), so many frames leave in one write. Frames are
+ *   (wire_write_fast), so many frames leave in one write. Sessions with new
+ *   output are listed, and one deferred event at the end of the loop pass
+ *   writes each listed output directly (on_write_all); the bufferevent's
+ *   write event is armed only while a socket is full (or while closing), so
+ *   a reply costs no epoll_ctl and no extra loop pass. Frames are
  *   decoded into one arena (wire_read_arena) that is reset after each
  *   frame is handled: no malloc or free per message.
  * - Backpressure: when a session's output passes max_output/2 the server stops
@@ -68,6 +72,7 @@ enum {
 	S_OWNER = 1u << 4,   /* offered at least one call: report rt_owner_gone */
 	S_BOUND = 1u << 5,   /* passed to rt_target_login: report rt_session_gone */
 	S_COUNTED = 1u << 6, /* counts against max_sessions */
+	S_WLISTED = 1u << 7, /* in srv->wlist: output to write this pass */
 };
 
 #define SRV_ACCEPT_RETRY_MS 200
@@ -80,6 +85,7 @@ struct srv_session {
 	struct bufferevent *bev;
 	struct event *resume; /* zero-delay: continue reading, or free */
 	struct srv_session *prev, *next;
+	struct srv_session *wnext; /* srv->wlist */
 	uint64_t id;
 	int role;             /* Role of the protocol; 0 before Hello */
 	unsigned flags;
@@ -99,6 +105,8 @@ struct srv {
 	struct event *done_ev;      /* shutdown finished: runs on_done */
 	struct event *deadline_ev;  /* shutdown deadline: cut what is left */
 	struct srv_session *sessions;
+	struct srv_session *wlist;  /* sessions with output to write this pass */
+	struct event *write_ev;     /* deferred: on_write_all */
 	uint32_t counted;           /* sessions against max_sessions */
 	uint64_t next_id;
 	bool shutting, done_called, freeing;
@@ -161,6 +169,12 @@ static void session_free(struct srv_session *s)
 {
 	struct srv *srv = s->srv;
 
+	if (s->flags & S_WLISTED) {
+		struct srv_session **pp = &srv->wlist;
+		while (*pp != s)
+			pp = &(*pp)->wnext;
+		*pp = s->wnext;
+	}
 	s->flags |= S_DEAD; /* hooks fired below drop anything for s */
 	if (s->prev)
 		s->prev->next = s->next;
@@ -212,6 +226,13 @@ static void session_send(struct srv_session *s, uint64_t seq, wire_env *env)
 	size_t len = evbuffer_get_length(out);
 	srv->st.frames_out++;
 	srv->st.bytes_out += len - before;
+	if (!(s->flags & S_WLISTED)) {
+		s->flags |= S_WLISTED;
+		s->wnext = srv->wlist;
+		if (!srv->wlist)
+			event_active(srv->write_ev, EV_TIMEOUT, 1);
+		srv->wlist = s;
+	}
 	uint32_t max = srv->cfg->max_output;
 	if (max == 0)
 		return;
@@ -963,6 +984,26 @@ static void on_read(struct bufferevent *bev, void *arg)
 	session_process(arg);
 }
 
+/* The end of a loop pass: write the output of every listed session. What
+ * a full socket does not take (or an error, which the bufferevent then
+ * reports) is left to the bufferevent's write event, until on_write sees
+ * the output drained. */
+static void on_write_all(evutil_socket_t fd, short what, void *arg)
+{
+	struct srv *srv = arg;
+	struct srv_session *s;
+	(void)fd;
+	(void)what;
+
+	while ((s = srv->wlist)) {
+		srv->wlist = s->wnext;
+		s->wnext = NULL;
+		s->flags &= ~(unsigned)S_WLISTED;
+		if (!(s->flags & S_DEAD) && !(bufferevent_get_enabled(s->bev) & EV_WRITE))
+			wire_bev_flush(s->bev);
+	}
+}
+
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct srv_session *s = arg;
@@ -973,6 +1014,8 @@ static void on_write(struct bufferevent *bev, void *arg)
 			session_schedule(s);
 		return;
 	}
+	if (len == 0)
+		bufferevent_disable(bev, EV_WRITE); /* on_write_all writes again */
 	if ((s->flags & S_PAUSED) && len <= s->srv->cfg->max_output / 4) {
 		s->flags &= ~(unsigned)S_PAUSED;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
@@ -1072,6 +1115,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		goto fail;
 	fd = -1; /* owned by the bufferevent now */
 	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
+	/* A new bufferevent has EV_WRITE enabled: writes go by on_write_all. */
+	bufferevent_disable(s->bev, EV_WRITE);
 	uint32_t max_frame = srv->cfg->max_frame ? srv->cfg->max_frame : WIRE_DEFAULT_MAX_FRAME;
 	/* Wake for a header at least; stop pulling from the socket when two
 	 * whole frames are buffered and not yet handled. */
@@ -1104,7 +1149,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	}
 	s->flags |= S_COUNTED;
 	srv->counted++;
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(s->bev, EV_READ);
 	CL_LOG_DEBUG("session %" PRIu64 " (%s): accepted", s->id, s->peer);
 	return;
 fail:
@@ -1153,10 +1198,13 @@ struct srv *srv_new(struct event_base *base, const struct cl_config *cfg, const 
 	srv->cfg = cfg;
 	wire_arena_init(&srv->arena);
 	snprintf(srv->engine_name, sizeof srv->engine_name, "%s", engine_name ? engine_name : "closeloopd");
-	if (!(srv->accept_retry = evtimer_new(base, on_accept_retry, srv)))
+	if (!(srv->accept_retry = evtimer_new(base, on_accept_retry, srv)) ||
+	    !(srv->write_ev = event_new(base, -1, 0, on_write_all, srv)))
 		goto fail;
 	return srv;
 fail:
+	if (srv->accept_retry)
+		event_free(srv->accept_retry);
 	free(srv);
 	return NULL;
 }
@@ -1311,6 +1359,8 @@ void srv_free(struct srv *srv)
 		evconnlistener_free(srv->listener);
 	if (srv->accept_retry)
 		event_free(srv->accept_retry);
+	if (srv->write_ev)
+		event_free(srv->write_ev);
 	if (srv->done_ev)
 		event_free(srv->done_ev);
 	if (srv->deadline_ev)

@@ -12,6 +12,8 @@
 #include "wire.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,4 +334,19 @@ int wire_write_fast(struct evbuffer *out, wire_env *env)
 	if (evbuffer_commit_space(out, &v, 1) < 0)
 		return -WIRE_ENOMEM;
 	return 0;
+}
+
+void wire_bev_flush(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	if (!evbuffer_get_length(out))
+		return;
+	/* A socket bufferevent freezes its output's start (only it may drain
+	 * it); unfreeze around the write, as its own write callback does. */
+	evbuffer_unfreeze(out, 1);
+	evbuffer_write(out, bufferevent_getfd(bev));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out))
+		bufferevent_enable(bev, EV_WRITE);
 }

@@ -101,6 +101,18 @@ int wire_read_arena(struct evbuffer *in, uint32_t max_frame, struct wire_arena *
  */
 int wire_write_fast(struct evbuffer *out, wire_env *env);
 
+struct bufferevent;
+
+/*
+ * Write a socket bufferevent's output now, with one writev, outside its own
+ * write event, which the caller keeps disabled: frames queued during a loop
+ * pass then leave at its end with no epoll_ctl and no extra pass. What the
+ * socket does not take (it is full) or an error is left to the bufferevent:
+ * its write event is enabled, and the caller disables it again once its
+ * write callback sees the output drained.
+ */
+void wire_bev_flush(struct bufferevent *bev);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,9 +3,11 @@
  * address, Hello with the role's token, length-prefixed frames in and out
  * (wire_read / wire_write on the bufferevent's evbuffers), frame counters.
  *
- * Frames a handler writes during one callback leave together when the loop
- * flushes the bufferevent, so replies coalesce into few writes like the
- * engine's own. The output is capped (SIM_CONN_MAX_OUTPUT): past it the
+ * Frames queued during a loop pass leave together at its end: sim_conn_send
+ * lists the connection and activates the run's ev_write, which writes each
+ * listed output with one writev. The bufferevent's own write event is armed
+ * only while a socket is full (and while connecting): no epoll_ctl and no
+ * extra loop pass per write. The output is capped (SIM_CONN_MAX_OUTPUT): past it the
  * server is not reading and the run fails rather than buffering forever.
  * A connection is never freed inside its own callbacks: failures only mark
  * the run, which frees connections after the loop has returned.
@@ -106,6 +108,32 @@ static void on_read(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* The bufferevent drained a full socket: writes go direct again. */
+static void on_drained(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
+}
+
+/* The run's ev_write: one writev per listed connection; what a full socket
+ * does not take is left to the bufferevent's write event. */
+void sim_conn_write_all(evutil_socket_t fd, short what, void *arg)
+{
+	struct sim_run *r = arg;
+	struct sim_conn *c;
+	(void)fd;
+	(void)what;
+
+	while ((c = r->wlist)) {
+		r->wlist = c->wnext;
+		c->wnext = NULL;
+		c->wlisted = false;
+		if (c->bev && c->connected && !(bufferevent_get_enabled(c->bev) & EV_WRITE))
+			wire_bev_flush(c->bev);
+	}
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct sim_conn *c = arg;
@@ -116,6 +144,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		evutil_socket_t fd = bufferevent_getfd(bev);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		c->connected = true;
+		bufferevent_disable(bev, EV_WRITE); /* sim_conn_write_all writes */
 		send_hello(c);
 		return;
 	}
@@ -151,7 +180,7 @@ int sim_conn_open(struct sim_run *r, struct sim_conn *c, enum sim_conn_kind kind
 	c->bev = bufferevent_socket_new(r->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev)
 		return -1;
-	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+	bufferevent_setcb(c->bev, on_read, on_drained, on_event, c);
 	bufferevent_setwatermark(c->bev, EV_READ, WIRE_HDR, 0);
 	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0 ||
 	    bufferevent_socket_connect(c->bev, (struct sockaddr *)&r->addr, r->addrlen) < 0) {
@@ -188,6 +217,13 @@ uint64_t sim_conn_send(struct sim_conn *c, wire_env *env)
 	}
 	c->sent++;
 	r->frames_sent++;
+	if (!c->wlisted) {
+		c->wlisted = true;
+		c->wnext = r->wlist;
+		if (!r->wlist)
+			event_active(r->ev_write, EV_TIMEOUT, 1);
+		r->wlist = c;
+	}
 	if (evbuffer_get_length(out) > SIM_CONN_MAX_OUTPUT)
 		sim_run_fail(r, SIM_EXIT_RUN, "%s: %u MiB unsent: the %s is not reading", c->name,
 			     SIM_CONN_MAX_OUTPUT >> 20, r->label);

@@ -112,6 +112,8 @@ struct sim_conn {
 	uint64_t seq;             /* last seq sent */
 	uint64_t hello_seq, login_seq;
 	uint64_t sent, recv;      /* frames */
+	struct sim_conn *wnext;   /* in the run's list of connections to write */
+	bool wlisted;
 	/* Bare server: every frame gets one reply, in order. fifo[] holds the
 	 * call whose CallOffered each pending reply answers (NULL otherwise). */
 	struct sim_call **fifo;
@@ -227,6 +229,8 @@ struct sim_run {
 	bool stopped;                     /* no more offers */
 	struct event *ev_arrive, *ev_stop, *ev_grace, *ev_progress, *ev_setup, *ev_flush;
 	struct event *ev_keepalive;       /* Ping on every connection (engine read timeout) */
+	struct event *ev_write;           /* end of the pass: write what it queued */
+	struct sim_conn *wlist;           /* connections with frames to write */
 	uint64_t ping_nonce;
 
 	/* measurements */
@@ -302,6 +306,8 @@ size_t sim_run_groups(struct sim_run *r, const struct sim_call *c, struct sim_kp
 int sim_conn_open(struct sim_run *r, struct sim_conn *c, enum sim_conn_kind kind, int tgt,
 		  const char *name);
 void sim_conn_close(struct sim_conn *c);
+/* The run's ev_write callback: write every connection sim_conn_send listed. */
+void sim_conn_write_all(evutil_socket_t fd, short what, void *arg);
 /* Frame env out on c (seq assigned, returned; 0 when the connection is down). */
 uint64_t sim_conn_send(struct sim_conn *c, wire_env *env);
 /* Bare server: remember which call the next reply answers. */

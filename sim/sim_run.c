@@ -603,7 +603,8 @@ struct sim_run *sim_run_new(struct event_base *base, const struct cl_config *cfg
 	    !(r->ev_progress = evtimer_new(base, on_progress, r)) ||
 	    !(r->ev_setup = evtimer_new(base, on_setup_timeout, r)) ||
 	    !(r->ev_flush = evtimer_new(base, on_flush, r)) ||
-	    !(r->ev_keepalive = event_new(base, -1, EV_PERSIST, on_keepalive, r)))
+	    !(r->ev_keepalive = event_new(base, -1, EV_PERSIST, on_keepalive, r)) ||
+	    !(r->ev_write = event_new(base, -1, 0, sim_conn_write_all, r)))
 		goto oom;
 	if (!bare && sim_sales_init(r) < 0)
 		goto oom;
@@ -675,6 +676,7 @@ void sim_run_free(struct sim_run *r)
 	if (!r)
 		return;
 	sim_sales_free(r);
+	r->wlist = NULL;
 	for (unsigned i = 0; r->pbx && i < r->n_pbx; i++)
 		sim_conn_close(&r->pbx[i]);
 	for (size_t i = 0; r->desks && i < r->n_tgts; i++)
@@ -715,7 +717,7 @@ void sim_run_free(struct sim_run *r)
 	}
 	free(r->terr_list);
 	struct event *evs[] = {r->ev_arrive, r->ev_stop,  r->ev_grace,    r->ev_progress,
-			       r->ev_setup,  r->ev_flush, r->ev_keepalive};
+			       r->ev_setup,  r->ev_flush, r->ev_keepalive, r->ev_write};
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
 		if (evs[i])
 			event_free(evs[i]);
