@@ -14,6 +14,11 @@
 #include <cmocka.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "wire.h"
 
@@ -509,6 +514,64 @@ static void test_arena_partial_and_limits(void **state)
 	evbuffer_free(b);
 }
 
+/*
+ * wire_bev_flush writes a socket bufferevent's output at once, with its
+ * write event disabled and no loop pass; what a full socket does not take
+ * stays queued, and the write event is enabled to finish it.
+ */
+static void test_bev_flush(void **state)
+{
+	(void)state;
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+	struct event_base *base = event_base_new();
+	struct bufferevent *bev = bufferevent_socket_new(base, sv[0], BEV_OPT_CLOSE_ON_FREE);
+	assert_non_null(bev);
+	bufferevent_disable(bev, EV_WRITE);
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	/* Some frames: all written now, nothing left, the write event off. */
+	wire_env env = CLOSELOOP__V1__ENVELOPE__INIT;
+	Closeloop__V1__Ping ping = CLOSELOOP__V1__PING__INIT;
+	env.msg_case = CLOSELOOP__V1__ENVELOPE__MSG_PING;
+	env.ping = &ping;
+	for (int i = 0; i < 3; i++) {
+		env.seq = (uint64_t)i + 1;
+		assert_int_equal(wire_write_fast(out, &env), 0);
+	}
+	size_t queued = evbuffer_get_length(out);
+	wire_bev_flush(bev);
+	assert_int_equal(evbuffer_get_length(out), 0);
+	assert_false(bufferevent_get_enabled(bev) & EV_WRITE);
+	char buf[65536];
+	assert_int_equal(read(sv[1], buf, sizeof buf), (ssize_t)queued);
+
+	/* More than the socket holds: the rest stays, the write event takes over. */
+	static char big[4 << 20];
+	memset(big, 'x', sizeof big);
+	assert_int_equal(evbuffer_add(out, big, sizeof big), 0);
+	wire_bev_flush(bev);
+	size_t left = evbuffer_get_length(out);
+	assert_true(left > 0 && left < sizeof big);
+	assert_true(bufferevent_get_enabled(bev) & EV_WRITE);
+	/* The loop finishes it as the peer reads. */
+	size_t got = 0;
+	for (int spins = 0; got < sizeof big && spins < 1000000; spins++) {
+		ssize_t n = read(sv[1], buf, sizeof buf);
+		if (n > 0)
+			got += (size_t)n;
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	}
+	assert_int_equal(got, sizeof big);
+	assert_int_equal(evbuffer_get_length(out), 0);
+
+	bufferevent_free(bev);
+	close(sv[1]);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -523,6 +586,7 @@ int main(void)
 		cmocka_unit_test(test_arena_read_same),
 		cmocka_unit_test(test_arena_spill),
 		cmocka_unit_test(test_arena_partial_and_limits),
+		cmocka_unit_test(test_bev_flush),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
