@@ -984,6 +984,8 @@ static void on_read(struct bufferevent *bev, void *arg)
 	session_process(arg);
 }
 
+static void session_output_drained(struct srv_session *s);
+
 /* The end of a loop pass: write the output of every listed session. What
  * a full socket does not take (or an error, which the bufferevent then
  * reports) is left to the bufferevent's write event, until on_write sees
@@ -999,9 +1001,29 @@ static void on_write_all(evutil_socket_t fd, short what, void *arg)
 		srv->wlist = s->wnext;
 		s->wnext = NULL;
 		s->flags &= ~(unsigned)S_WLISTED;
-		if (!(s->flags & S_DEAD) && !(bufferevent_get_enabled(s->bev) & EV_WRITE))
-			wire_bev_flush(s->bev);
+		if ((s->flags & S_DEAD) || (bufferevent_get_enabled(s->bev) & EV_WRITE))
+			continue;
+		wire_bev_flush(s->bev);
+		/* A burst that paused reading may have gone out whole. */
+		session_output_drained(s);
 	}
+}
+
+/* Resume reading a session paused for its output once that is down to a
+ * quarter of max_output. */
+static void session_output_drained(struct srv_session *s)
+{
+	struct bufferevent *bev = s->bev;
+
+	if (!(s->flags & S_PAUSED) ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) > s->srv->cfg->max_output / 4)
+		return;
+	s->flags &= ~(unsigned)S_PAUSED;
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	if (!(s->flags & S_EOF))
+		bufferevent_enable(bev, EV_READ);
+	session_schedule(s); /* frames may be waiting in the input */
+	CL_LOG_DEBUG("session %" PRIu64 " (%s): output drained, reading resumed", s->id, s->peer);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -1016,15 +1038,7 @@ static void on_write(struct bufferevent *bev, void *arg)
 	}
 	if (len == 0)
 		bufferevent_disable(bev, EV_WRITE); /* on_write_all writes again */
-	if ((s->flags & S_PAUSED) && len <= s->srv->cfg->max_output / 4) {
-		s->flags &= ~(unsigned)S_PAUSED;
-		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		if (!(s->flags & S_EOF))
-			bufferevent_enable(bev, EV_READ);
-		session_schedule(s); /* frames may be waiting in the input */
-		CL_LOG_DEBUG("session %" PRIu64 " (%s): output drained, reading resumed", s->id,
-			     s->peer);
-	}
+	session_output_drained(s);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)

@@ -818,6 +818,39 @@ static void test_backpressure_pause(void **state)
 	teardown(&s);
 }
 
+/* A burst of output past max_output/2 that the peer's socket takes at once
+ * (it reads) pauses reading only until it is written: the peer's next
+ * request is answered. */
+static void test_burst_resumes(void **state)
+{
+	struct fx *f = fx_open("  max_output: 4096\n  max_frame: 1024\n");
+	(void)state;
+	struct tclient *desk = fx_conn(f, 0);
+	struct tclient *admin = fx_client(f, ROLE_ADMIN, "admin-secret", NULL);
+
+	assert_int_equal(tclient_hello(desk, ROLE_AGENT, "agent-secret", NULL, T_WAIT), 0);
+	assert_int_equal(tclient_reply(desk, tclient_login(desk, "rep-a", true), T_WAIT), 0);
+	/* Sent without running the server, which then handles 64 of these per
+	 * loop pass: 64 AgentStatus frames for the desk at once. */
+	tclient_set_pump(admin, NULL, NULL);
+	for (int n = 0; n < 256; n++)
+		tclient_set_state(admin, "rep-a", (n & 1) ? ST_READY : ST_NOT_READY, "a reason thirty-two bytes long, or so");
+	tclient_set_pump(admin, pump, f->base);
+	spin(f, 200);
+	tclient_poll(admin, 0);
+	tclient_drop(admin, TCLIENT_ANY);
+	tclient_poll(desk, 0);
+	tclient_drop(desk, TCLIENT_ANY);
+	assert_true(stats(f).paused >= 1);
+	wire_env *e = tclient_expect(desk, M_PONG, tclient_ping(desk, 77), T_WAIT);
+	assert_non_null(e);
+	assert_int_equal(e->pong->nonce, 77);
+	wire_env_free(e);
+	assert_int_equal(stats(f).cut_output, 0);
+	void *s = f;
+	teardown(&s);
+}
+
 /* A peer whose unsolicited output passes max_output is cut; the router
  * forgets it (its rep is logged out); everyone else carries on. */
 static void test_slow_reader_cut(void **state)
@@ -928,6 +961,7 @@ int main(void)
 		cmocka_unit_test(test_max_sessions),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_backpressure_pause),
+		cmocka_unit_test(test_burst_resumes),
 		cmocka_unit_test(test_slow_reader_cut),
 		cmocka_unit_test(test_write_timeout),
 	};
