@@ -31,10 +31,10 @@
  * State (pub_state.c). Target, queue and call hashes are latest-wins, kept
  * in a map keyed by the Redis key and written state_flush_ms after their
  * first change, a few milliseconds' worth at a time, in chunks between
- * which the loop polls I/O. While Redis
- * is away, updates are discarded; on every new connection the engine's
- * resync hook republishes everything, and the ids in the index sets
- * (targets, queues, calls) that it did not mention are deleted.
+ * which the loop polls I/O. While Redis is away, updates are discarded; on
+ * every new connection the engine's resync hook republishes everything, and
+ * the ids in the index sets (targets, queues, calls) that it did not mention
+ * are deleted.
  *
  * Priority. On an event base with three priorities (the engine's), the
  * Redis connection's events and the publisher's deferred work run at the

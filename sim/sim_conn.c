@@ -7,8 +7,9 @@
  * lists the connection and activates the run's ev_write, which writes each
  * listed output with one writev. The bufferevent's own write event is armed
  * only while a socket is full (and while connecting): no epoll_ctl and no
- * extra loop pass per write. The output is capped (SIM_CONN_MAX_OUTPUT): past it the
- * server is not reading and the run fails rather than buffering forever.
+ * extra loop pass per write. The output is capped (SIM_CONN_MAX_OUTPUT):
+ * past it the server is not reading and the run fails rather than buffering
+ * forever.
  * A connection is never freed inside its own callbacks: failures only mark
  * the run, which frees connections after the loop has returned.
  */
