@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libevent-dev libhiredis-dev libprotobuf-c-dev protobuf-c-compiler
-  libyaml-dev libjansson-dev uthash-dev libjemalloc-dev
+  libyaml-dev libjansson-dev uthash-dev libjemalloc-dev tzdata
   redis-server
 )
 if [ "${1:-}" = "--tests" ]; then

@@ -577,7 +577,8 @@ static int terr_cycles(struct cfg_ld *ld)
 
 static int load_territories(struct cfg_ld *ld, uint32_t v, uint32_t dflt, uint32_t root_line)
 {
-	static const char *const keys[] = {"name", "parent", "timezone", "postal", "phone"};
+	static const char *const keys[] = {"name", "parent", "timezone", "postal", "phone",
+					   "calendar"};
 	struct cl_config *cfg = ld->cfg;
 	uint32_t *parent_node = NULL;
 	size_t i = 0;
@@ -602,16 +603,16 @@ static int load_territories(struct cfg_ld *ld, uint32_t v, uint32_t dflt, uint32
 	}
 	cfg->n_territories = n;
 	for (size_t k = 0; k < n; k++)
-		cfg->territories[k].parent = -1;
+		cfg->territories[k].parent = cfg->territories[k].calendar = -1;
 
 	/* Pass 1: names and prefixes; parents may name later territories. */
 	for (uint32_t it = N(ld, v)->first; it; it = N(ld, it)->next, i++) {
 		struct cfg_territory *t = &cfg->territories[i];
-		uint32_t f[5];
+		uint32_t f[6];
 		const struct cfg_hent *e;
 		size_t o2 = cfg_push_idx(ld, i);
 		t->line = (int)N(ld, it)->line;
-		if (cfg_map_fields(ld, it, keys, 5, f) < 0)
+		if (cfg_map_fields(ld, it, keys, 6, f) < 0)
 			goto fail;
 		if (!f[0]) {
 			cfg_fail(ld, N(ld, it)->line, "missing required key \"name\"");
@@ -641,6 +642,13 @@ static int load_territories(struct cfg_ld *ld, uint32_t v, uint32_t dflt, uint32
 		if (prefix_list(ld, "postal", f[3], true, &t->postal, &t->n_postal) < 0 ||
 		    prefix_list(ld, "phone", f[4], false, &t->phone, &t->n_phone) < 0)
 			goto fail;
+		if (f[5]) {
+			size_t o3 = cfg_push_key(ld, "calendar");
+			t->calendar = cfg_calendar_ref(ld, f[5]);
+			cfg_pop(ld, o3);
+			if (t->calendar < 0)
+				goto fail;
+		}
 		cfg_pop(ld, o2);
 	}
 
@@ -663,6 +671,11 @@ static int load_territories(struct cfg_ld *ld, uint32_t v, uint32_t dflt, uint32
 	parent_node = NULL;
 	if (terr_cycles(ld) < 0)
 		return -1;
+	/* A territory without a calendar follows its nearest ancestor's. */
+	for (size_t k = 0; k < n; k++)
+		for (int u = cfg->territories[k].parent;
+		     cfg->territories[k].calendar < 0 && u >= 0; u = cfg->territories[u].parent)
+			cfg->territories[k].calendar = cfg->territories[u].calendar;
 
 	cfg->default_territory = -1;
 	if (dflt) {
@@ -1472,13 +1485,19 @@ fail:
 
 static int load_match(struct cfg_ld *ld, uint32_t v, struct cfg_match *m, uint8_t *mark)
 {
-	static const char *const keys[] = {"dialed", "segment", "skills", "territory"};
-	uint32_t f[4], first = 0;
+	static const char *const keys[] = {"dialed", "segment", "skills", "territory", "open"};
+	uint32_t f[5], first = 0;
 	int rc = -1;
 	size_t old = cfg_push_key(ld, "match");
 
-	if (cfg_map_fields(ld, v, keys, 4, f) < 0)
+	if (cfg_map_fields(ld, v, keys, 5, f) < 0)
 		goto out;
+	if (f[4]) {
+		bool open = false;
+		if (cfg_get_bool(ld, "open", f[4], &open) < 0)
+			goto out;
+		m->open = open ? 1 : 0;
+	}
 	if (f[0] && str_list(ld, "dialed", f[0], true, &m->dialed, &m->n_dialed) < 0)
 		goto out;
 	if (f[1] && str_list(ld, "segment", f[1], false, &m->segments, &m->n_segments) < 0)
@@ -1508,7 +1527,8 @@ out:
 
 static bool match_empty(const struct cfg_match *m)
 {
-	return !m->n_dialed && !m->n_segments && !m->skills_any && !m->n_territories;
+	return !m->n_dialed && !m->n_segments && !m->skills_any && !m->n_territories &&
+	       m->open < 0;
 }
 
 static int load_plans(struct cfg_ld *ld, uint32_t v, uint32_t root_line)
@@ -1543,6 +1563,7 @@ static int load_plans(struct cfg_ld *ld, uint32_t v, uint32_t root_line)
 		uint32_t f[3];
 		size_t o2 = cfg_push_idx(ld, i);
 		p->line = (int)N(ld, it)->line;
+		p->match.open = -1;
 		if (cfg_map_fields(ld, it, keys, 3, f) < 0)
 			goto fail;
 		if (catch_all >= 0) {
@@ -1607,7 +1628,8 @@ fail:
 
 enum {
 	TOP_ENGINE, TOP_LIMITS, TOP_ROUTER, TOP_AUTH, TOP_REDIS, TOP_SKILLS, TOP_TERR,
-	TOP_DEFAULT, TOP_REPS, TOP_PARTNERS, TOP_PLANS, TOP_KAMAILIO, TOP_PLUGINS, TOP_SALES, TOP_N
+	TOP_DEFAULT, TOP_REPS, TOP_PARTNERS, TOP_PLANS, TOP_KAMAILIO, TOP_PLUGINS, TOP_SALES,
+	TOP_CALENDARS, TOP_N
 };
 
 static int load_root(struct cfg_ld *ld)
@@ -1615,7 +1637,7 @@ static int load_root(struct cfg_ld *ld)
 	static const char *const keys[TOP_N] = {"engine", "limits", "router", "auth",
 						"redis",  "skills", "territories",
 						"default_territory", "reps", "partners", "plans",
-						"kamailio", "plugins", "sales"};
+						"kamailio", "plugins", "sales", "calendars"};
 	struct cl_config *cfg = ld->cfg;
 	uint32_t f[TOP_N];
 	uint32_t root = ld->t.root;
@@ -1664,6 +1686,7 @@ static int load_root(struct cfg_ld *ld)
 			       "user needs a password");
 	}
 	if (load_auth(ld, f[TOP_AUTH], line) < 0 || load_skills(ld, f[TOP_SKILLS], line) < 0 ||
+	    cfg_load_calendars(ld, f[TOP_CALENDARS]) < 0 ||
 	    load_territories(ld, f[TOP_TERR], f[TOP_DEFAULT], line) < 0 ||
 	    load_sales(ld, f[TOP_SALES]) < 0 || /* before targets: rep commission default */
 	    load_targets(ld, f[TOP_REPS], f[TOP_PARTNERS]) < 0 ||
@@ -1778,6 +1801,7 @@ void cl_config_free(struct cl_config *cfg)
 		free_strs(cfg->tokens[r], cfg->n_tokens[r]);
 	for (size_t i = 0; i < cfg->n_skills; i++)
 		free(cfg->skills[i]);
+	cfg_calendars_free(cfg);
 	for (size_t i = 0; i < cfg->n_territories && cfg->territories; i++) {
 		struct cfg_territory *t = &cfg->territories[i];
 		free(t->name);

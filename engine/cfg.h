@@ -25,6 +25,8 @@ extern "C" {
 #define CFG_MAX_TARGETS (1u << 20)
 #define CFG_MAX_PLUGINS 32  /* strategy plugins (plugins:) */
 #define CFG_MAX_PLUGIN_OPTIONS 64
+#define CFG_CAL_RANGES 8    /* opening ranges per weekday */
+#define CFG_MAX_CALENDARS 256
 
 enum cfg_kind {
 	CFG_KIND_REP = 1,
@@ -75,10 +77,32 @@ enum cfg_action {
 	CFG_ACTION_CALLBACK = 2, /* reject with a callback offer (RejectCall CALLBACK) */
 };
 
+/* Opening hours of one weekday: [from, to) in minutes after local midnight. */
+struct cfg_cal_range {
+	uint16_t from, to;   /* 0 <= from < to <= 1440 */
+};
+
+/*
+ * A calendar: a time zone, weekly opening hours and holidays (closed all
+ * day). A range that runs past midnight ("22:00-02:00") is stored as two:
+ * to midnight on its day, from midnight on the next.
+ */
+struct cfg_calendar {
+	char *name;
+	char *timezone;      /* IANA name, checked against the zoneinfo database */
+	struct cfg_cal_range hours[7][CFG_CAL_RANGES]; /* [0] = Monday, sorted */
+	uint8_t n_hours[7];
+	uint32_t *holidays;  /* YYYYMMDD, or MMDD for every year; sorted */
+	size_t n_holidays;
+	int line;
+};
+
 struct cfg_territory {
 	char *name;
 	int parent;          /* index into cl_config.territories, -1 = none */
-	char *timezone;      /* IANA name, informational for now; may be NULL */
+	char *timezone;      /* IANA name, informational; may be NULL */
+	int calendar;        /* index into cl_config.calendars, its own or its
+	                        nearest ancestor's; -1 = none (always open) */
 	char **postal;       /* postal-code prefixes (digits/letters) */
 	size_t n_postal;
 	char **phone;        /* E.164 prefixes, with the leading '+' */
@@ -126,6 +150,7 @@ struct cfg_match {
 	uint64_t skills_any;       /* call requires one of these; 0 = any */
 	int *territories;          /* caller's territory or an ancestor; empty = any */
 	size_t n_territories;
+	int8_t open;               /* caller's territory's calendar: 1 open, 0 closed, -1 any */
 };
 
 struct cfg_step {
@@ -265,6 +290,9 @@ struct cl_config {
 
 	char *skills[CFG_MAX_SKILLS];
 	size_t n_skills;
+
+	struct cfg_calendar *calendars;
+	size_t n_calendars;
 
 	struct cfg_territory *territories;
 	size_t n_territories;

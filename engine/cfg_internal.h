@@ -188,6 +188,12 @@ const struct cfg_hent *cfg_h_find(struct cfg_hent *head, const char *key);
 /* Free every binding; *head becomes NULL. */
 void cfg_h_clear(struct cfg_hent **head);
 
+/* cfg_cal.c: the calendars section (none when v is 0); a calendar's index
+ * by name (-1, failed, when unknown); free them. */
+int cfg_load_calendars(struct cfg_ld *ld, uint32_t v);
+int cfg_calendar_ref(struct cfg_ld *ld, uint32_t v);
+void cfg_calendars_free(struct cl_config *cfg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,7 @@
  * called after the router's state is consistent, and the call they name stays
  * valid until the hook returns.
  */
+#include "cal.h"
 #include "rt_internal.h"
 
 #include <event2/event.h>
@@ -569,6 +570,8 @@ struct rt *rt_new(struct event_base *base, const struct cl_config *cfg,
 	rt_tick(rt);
 	rt->rng = cfg->random_seed ? cfg->random_seed : rt_now_mono(rt) | 1;
 
+	if (cfg->n_calendars && !(rt->cals = calloc(cfg->n_calendars, sizeof *rt->cals)))
+		goto fail;
 	size_t nt = cfg->n_territories;
 	rt->serving = calloc(nt ? nt : 1, sizeof *rt->serving);
 	rt->n_serving = calloc(nt ? nt : 1, sizeof *rt->n_serving);
@@ -674,6 +677,7 @@ void rt_free(struct rt *rt)
 		free(e);
 	}
 	rt_queues_free(rt);
+	free(rt->cals);
 	size_t nt = rt->cfg->n_territories;
 	for (size_t i = 0; rt->serving && i < nt; i++)
 		free(rt->serving[i]);
@@ -714,7 +718,23 @@ static bool has_prefix(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static const struct cfg_plan *plan_match(const struct rt *rt, const struct rt_call *c)
+/* Whether the calendar of the call's territory is open now. Asked of the
+ * time-zone database at most once a minute per calendar. */
+static bool terr_open(struct rt *rt, int terr)
+{
+	int k = terr >= 0 ? rt->cfg->territories[terr].calendar : -1;
+	if (k < 0 || !rt->cals)
+		return true;
+	struct rt_cal *s = &rt->cals[k];
+	uint64_t now = rt_now_wall(rt);
+	if (now >= s->until_ms || now + 60000 < s->until_ms) { /* or the clock stepped back */
+		s->open = cal_open_at(&rt->cfg->calendars[k], (time_t)(now / 1000));
+		s->until_ms = (now / 60000 + 1) * 60000;
+	}
+	return s->open;
+}
+
+static const struct cfg_plan *plan_match(struct rt *rt, const struct rt_call *c)
 {
 	for (size_t i = 0; i < rt->cfg->n_plans; i++) {
 		const struct cfg_plan *p = &rt->cfg->plans[i];
@@ -737,6 +757,8 @@ static const struct cfg_plan *plan_match(const struct rt *rt, const struct rt_ca
 			for (size_t j = 0; j < m->n_territories && !ok && c->terr >= 0; j++)
 				ok = terr_is_ancestor_or_self(rt->ti, m->territories[j], c->terr);
 		}
+		if (ok && m->open >= 0)
+			ok = terr_open(rt, c->terr) == (m->open == 1);
 		if (ok)
 			return p;
 	}

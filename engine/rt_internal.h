@@ -139,6 +139,12 @@ struct rt_call {
 	void *user;             /* rt_call_set_user: borrowed, never read here */
 };
 
+/* A calendar's open state, valid until the next wall-clock minute. */
+struct rt_cal {
+	uint64_t until_ms;              /* wall clock, ms; 0 = not known yet */
+	bool open;
+};
+
 struct rt {
 	struct event_base *base;
 	const struct cl_config *cfg;
@@ -169,6 +175,7 @@ struct rt {
 	uint32_t n_waiting;
 	uint64_t call_seq, resv_seq, offer_seq;
 	uint64_t now_mono, now_wall;    /* µs (never decreasing) and ms, read by rt_tick */
+	struct rt_cal *cals;            /* per calendar of the config: its state, cached */
 	size_t event_size;              /* struct event, allocated inside each call */
 	uint64_t rng;
 	double avg_handle_ms;           /* EWMA, for the estimated wait */

@@ -719,7 +719,90 @@ static const struct bad bad_cases[] = {
 	 "plans[0].match.segment: must not be an empty list"},
 	{AUTH SKILLS TERRS "plans:\n  - name: p\n    match: {campaign: x} #<\n    steps: [{}]\n",
 	 "plans[0].match: unknown key \"campaign\""},
+	{AUTH SKILLS TERRS "plans:\n  - name: p\n    match: {open: maybe} #<\n    steps: [{}]\n",
+	 "plans[0].match.open"},
+	/* calendars */
+	{AUTH SKILLS TERRS PLANS "calendars:\n  - {name: c, hours: {}} #<\n",
+	 "calendars[0]: missing required key \"timezone\""},
+	{AUTH SKILLS TERRS PLANS "calendars:\n  - {name: c, timezone: Europe/Atlantis, hours: {}} #<\n",
+	 "calendars[0].timezone: unknown time zone \"Europe/Atlantis\""},
+	{AUTH SKILLS TERRS PLANS "calendars:\n  - {name: c, timezone: ../../etc/passwd, hours: {}} #<\n",
+	 "unknown time zone"},
+	{AUTH SKILLS TERRS PLANS "calendars:\n  - {name: c, timezone: UTC, hours: {monday: []}} #<\n",
+	 "calendars[0].hours: unknown day \"monday\""},
+	{AUTH SKILLS TERRS PLANS "calendars:\n  - name: c\n    timezone: UTC\n    hours:\n      mon-fri: []\n      wed: [] #<\n",
+	 "calendars[0].hours: wed is given twice"},
+	{AUTH SKILLS TERRS PLANS "calendars:\n  - {name: c, timezone: UTC, hours: {mon: [\"08:00-25:00\"]}} #<\n",
+	 "calendars[0].hours.mon[0]: time range \"08:00-25:00\": expected HH:MM-HH:MM"},
+	{AUTH SKILLS TERRS PLANS "calendars:\n  - {name: c, timezone: UTC, hours: {mon: [\"08:00-08:00\"]}} #<\n",
+	 "start and end different"},
+	{AUTH SKILLS TERRS PLANS "calendars:\n  - {name: c, timezone: UTC, hours: {mon: [\"8-18\"]}} #<\n",
+	 "time range \"8-18\""},
+	{AUTH SKILLS TERRS PLANS "calendars:\n  - {name: c, timezone: UTC, hours: {}, holidays: [\"2026-02-29\"]} #<\n",
+	 "calendars[0].holidays[0]: holiday \"2026-02-29\": expected YYYY-MM-DD"},
+	{AUTH SKILLS TERRS PLANS "calendars:\n  - {name: c, timezone: UTC, hours: {}, holidays: [\"13-01\"]} #<\n",
+	 "holiday \"13-01\""},
+	{AUTH SKILLS TERRS PLANS "calendars:\n  - {name: c, timezone: UTC, hours: {}}\n  - {name: c, timezone: UTC, hours: {}} #<\n",
+	 "calendars[1].name: duplicate calendar \"c\""},
+	{AUTH SKILLS PLANS "territories:\n  - {name: de, calendar: nope} #<\n",
+	 "territories[0].calendar: unknown calendar \"nope\""},
 };
+
+/* Calendars: days, ranges past midnight, holidays; territories inherit
+ * their parent's; plans may match on it. */
+static void test_calendars(void **state)
+{
+	(void)state;
+	struct cl_config *cfg = load_ok(
+		AUTH SKILLS
+		"calendars:\n"
+		"  - name: office\n"
+		"    timezone: Europe/Berlin\n"
+		"    hours:\n"
+		"      mon-fri: [\"13:00-18:00\", \"08:00-12:00\"]\n"
+		"      sat: [\"22:00-02:00\"]\n"
+		"    holidays: [\"2026-12-24\", \"12-25\"]\n"
+		"  - {name: closed, timezone: UTC, hours: {}}\n"
+		"territories:\n"
+		"  - {name: de, phone: [\"+49\"], calendar: office}\n"
+		"  - {name: de-south, parent: de, postal: [\"8\"]}\n"
+		"  - {name: at, phone: [\"+43\"]}\n"
+		"plans:\n"
+		"  - {name: night, match: {open: false}, steps: [{action: callback}]}\n"
+		"  - {name: day, match: {open: true, segment: [soho]}, steps: [{}]}\n"
+		"  - {name: all, steps: [{}]}\n");
+	assert_int_equal(cfg->n_calendars, 2);
+	const struct cfg_calendar *c = &cfg->calendars[0];
+	assert_string_equal(c->name, "office");
+	assert_string_equal(c->timezone, "Europe/Berlin");
+	for (int d = 0; d < 5; d++) {
+		assert_int_equal(c->n_hours[d], 2);
+		assert_int_equal(c->hours[d][0].from, 8 * 60); /* sorted */
+		assert_int_equal(c->hours[d][0].to, 12 * 60);
+		assert_int_equal(c->hours[d][1].from, 13 * 60);
+		assert_int_equal(c->hours[d][1].to, 18 * 60);
+	}
+	/* Saturday to midnight, then Sunday from midnight. */
+	assert_int_equal(c->n_hours[5], 1);
+	assert_int_equal(c->hours[5][0].from, 22 * 60);
+	assert_int_equal(c->hours[5][0].to, 1440);
+	assert_int_equal(c->n_hours[6], 1);
+	assert_int_equal(c->hours[6][0].from, 0);
+	assert_int_equal(c->hours[6][0].to, 2 * 60);
+	assert_int_equal(c->n_holidays, 2);
+	assert_int_equal(c->holidays[0], 1225);
+	assert_int_equal(c->holidays[1], 20261224);
+	for (int d = 0; d < 7; d++)
+		assert_int_equal(cfg->calendars[1].n_hours[d], 0);
+	/* Own, inherited, none. */
+	assert_int_equal(cfg->territories[0].calendar, 0);
+	assert_int_equal(cfg->territories[1].calendar, 0);
+	assert_int_equal(cfg->territories[2].calendar, -1);
+	assert_int_equal(cfg->plans[0].match.open, 0);
+	assert_int_equal(cfg->plans[1].match.open, 1);
+	assert_int_equal(cfg->plans[2].match.open, -1);
+	cl_config_free(cfg);
+}
 
 static void test_errors(void **state)
 {
@@ -891,6 +974,7 @@ int main(void)
 		cmocka_unit_test(test_target_file_order),
 		cmocka_unit_test(test_hostports),
 		cmocka_unit_test(test_strategy_names),
+		cmocka_unit_test(test_calendars),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_hostile_input),
 		cmocka_unit_test(test_files),

@@ -267,6 +267,57 @@ static void test_route_and_lifecycle(void **state)
 	fx_free(f);
 }
 
+/* A plan matching {open: false} takes the calls of territories whose
+ * calendar (own or inherited) is closed; the others go on to the next. */
+static void test_calendar_plans(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(
+		"auth: {pbx: [p]}\n"
+		"skills: [printers]\n"
+		"calendars:\n"
+		"  - {name: always, timezone: Europe/Berlin, hours: {daily: ['00:00-24:00']}}\n"
+		"  - {name: never, timezone: UTC, hours: {}}\n"
+		"territories:\n"
+		"  - {name: de, phone: ['+49'], calendar: always}\n"
+		"  - {name: south, parent: de, postal: ['8'], calendar: never}\n"
+		"  - {name: munich, parent: south, postal: ['80']}\n"
+		"  - {name: at, phone: ['+43']}\n"
+		"reps:\n"
+		"  - {id: anna, territories: [de, at], skills: {printers: 5}}\n"
+		"plans:\n"
+		"  - name: after-hours\n"
+		"    match: {open: false}\n"
+		"    steps:\n"
+		"      - {action: callback, reason: closed}\n"
+		"  - name: all\n"
+		"    steps:\n"
+		"      - {targets: reps, territory: any}\n");
+	assert_int_equal(rt_target_login(f->rt, "anna", true, NULL), 0);
+
+	/* Munich inherits south's calendar, which never opens. */
+	assert_int_equal(offer(f, "c1", "+4989123", "80331", "printers", 0), 0);
+	const struct rec *r = last(f, REC_REJECT);
+	assert_non_null(r);
+	assert_string_equal(r->call, "c1");
+	assert_int_equal(r->reject, RT_REJECT_CALLBACK);
+	assert_string_equal(r->reason, "closed");
+	/* Berlin is always open; Austria has no calendar: open too. */
+	assert_int_equal(offer(f, "c2", "+4930123", NULL, "printers", 0), 0);
+	r = last(f, REC_ROUTE);
+	assert_non_null(r);
+	assert_string_equal(r->call, "c2");
+	struct rt_call_info ci;
+	rt_call_info(f->rt, rt_call_find(f->rt, "c2"), &ci);
+	assert_string_equal(ci.plan, "all");
+	finish(f, "c2");
+	assert_int_equal(offer(f, "c3", "+43123", NULL, "printers", 0), 0);
+	r = last(f, REC_ROUTE);
+	assert_non_null(r);
+	assert_string_equal(r->call, "c3");
+	fx_free(f);
+}
+
 static void test_skill_filter(void **state)
 {
 	(void)state;
@@ -1163,6 +1214,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_route_and_lifecycle),
+		cmocka_unit_test(test_calendar_plans),
 		cmocka_unit_test(test_skill_filter),
 		cmocka_unit_test(test_queue_then_login),
 		cmocka_unit_test(test_priority_then_age),
