@@ -774,7 +774,7 @@ out:
 
 enum {
 	TK_ID, TK_NAME, TK_TERR, TK_SKILLS, TK_CAP, TK_WRAPUP, TK_ACCEPT, TK_AUTO, TK_SIP,
-	TK_SHARE, TK_CLOSURE, TK_TOKEN, TK_CONTRACT, TK_N
+	TK_SHARE, TK_CLOSURE, TK_CALENDAR, TK_TOKEN, TK_CONTRACT, TK_N
 };
 /* Reps have no token or contract; their slot TK_TOKEN holds commission_pct. */
 #define TK_REP_COMMISSION TK_TOKEN
@@ -786,7 +786,7 @@ static int load_target(struct cfg_ld *ld, uint32_t it, enum cfg_kind kind, struc
 	const char *keys[TK_N] = {"id",	      "name",	      "territories", "skills",
 				  kind == CFG_KIND_REP ? "capacity" : "seats",
 				  "wrapup_ms",  "needs_accept", "auto_ready",  "sip",
-				  "share",      "closure_rate",
+				  "share",      "closure_rate", "calendar",
 				  kind == CFG_KIND_REP ? "commission_pct" : "token", "contract"};
 	size_t nk = kind == CFG_KIND_REP ? TK_REP_COMMISSION + 1 : TK_N;
 	uint32_t f[TK_N];
@@ -796,6 +796,7 @@ static int load_target(struct cfg_ld *ld, uint32_t it, enum cfg_kind kind, struc
 
 	tg->kind = kind;
 	tg->line = (int)line;
+	tg->calendar = -1;
 	tg->capacity = 1;
 	tg->share = 1;
 	tg->closure_rate = 0.5;
@@ -848,6 +849,13 @@ static int load_target(struct cfg_ld *ld, uint32_t it, enum cfg_kind kind, struc
 			cfg_pop(ld, old);
 			return -1;
 		}
+	}
+	if (f[TK_CALENDAR]) {
+		size_t old = cfg_push_key(ld, "calendar");
+		tg->calendar = cfg_calendar_ref(ld, f[TK_CALENDAR]);
+		cfg_pop(ld, old);
+		if (tg->calendar < 0)
+			return -1;
 	}
 	if (kind == CFG_KIND_REP &&
 	    cfg_get_double(ld, "commission_pct", f[TK_REP_COMMISSION], 0, 100, false,

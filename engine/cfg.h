@@ -139,6 +139,7 @@ struct cfg_target {
 	uint32_t wrapup_ms;        /* after each call; default router.wrapup_ms */
 	bool auto_ready;           /* READY at start without a login (partners default) */
 	bool needs_accept;         /* RouteCall only after OfferAccept (default false) */
+	int calendar;              /* index into cl_config.calendars; -1 = always open */
 	int line;
 };
 

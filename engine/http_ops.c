@@ -527,10 +527,12 @@ static json_t *target_json(const struct rt_target_info *ti)
 			  (json_int_t)ti->answered, "since_ms", (json_int_t)ti->since_ms,
 			  "available", ti->available, "draining", ti->draining, "connected",
 			  ti->session != NULL, "sip_uri", nz(ti->sip_uri));
-	if (o)
+	if (o) {
 		json_object_set_new(o, "last_end_ms",
 				    ti->last_end_ms ? json_integer((json_int_t)ti->last_end_ms)
 						    : json_null());
+		json_object_set_new(o, "closed", json_boolean(ti->closed));
+	}
 	return o;
 }
 

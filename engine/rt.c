@@ -2,8 +2,8 @@
  * rt.c — the router's call and target lifecycle (see rt.h for the model).
  *
  * Two invariants keep every decision a heap operation:
- * 1. A target that could take a call (READY, not paused or draining, a free
- *    seat) is listed in every one of its queues' avail heaps with current
+ * 1. A target that could take a call (READY, not paused, draining or closed
+ *    by its calendar, a free seat) is listed in every one of its queues' avail heaps with current
  *    keys; target_sync() restores this after anything that changes those
  *    conditions or keys. A target that cannot may stay listed until a pick
  *    pops it (lazy deletion, rt_queue.c).
@@ -554,6 +554,75 @@ static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------- lifecycle */
 
+/* ------------------------------------------------------------- calendars */
+
+/* Whether calendar k (-1: none) is open now. Asked of the time-zone
+ * database at most once a wall-clock minute per calendar. */
+static bool cal_is_open(struct rt *rt, int k)
+{
+	if (k < 0 || !rt->cals)
+		return true;
+	struct rt_cal *s = &rt->cals[k];
+	uint64_t now = rt_now_wall(rt);
+	if (now >= s->until_ms || now + 60000 < s->until_ms) { /* or the clock stepped back */
+		s->open = cal_open_at(&rt->cfg->calendars[k], (time_t)(now / 1000));
+		s->until_ms = (now / 60000 + 1) * 60000;
+	}
+	return s->open;
+}
+
+static bool terr_open(struct rt *rt, int terr)
+{
+	return cal_is_open(rt, terr >= 0 ? rt->cfg->territories[terr].calendar : -1);
+}
+
+/* Targets with a calendar take no calls while it is closed; when it opens
+ * they serve the calls waiting for them. Checked at rt_new (silently: no
+ * hook runs inside rt_new), then every minute (just past the minute, when
+ * the cached states expire). */
+static void targets_calendars(struct rt *rt, bool notify)
+{
+	for (uint32_t i = 0; i < rt->n_targets; i++) {
+		struct rt_target *t = &rt->targets[i];
+		if (t->cfg->calendar < 0)
+			continue;
+		bool closed = !cal_is_open(rt, t->cfg->calendar);
+		if (closed == t->closed)
+			continue;
+		t->closed = closed;
+		if (!notify)
+			continue;
+		target_changed(rt, t);
+		if (!closed)
+			target_refresh(rt, t);
+	}
+}
+
+void rt_calendars_refresh(struct rt *rt)
+{
+	rt_tick(rt);
+	for (size_t k = 0; k < rt->cfg->n_calendars && rt->cals; k++)
+		rt->cals[k].until_ms = 0;
+	targets_calendars(rt, true);
+}
+
+static void arm_cal(struct rt *rt)
+{
+	uint64_t now = rt_now_wall(rt), next = (now / 60000 + 1) * 60000 + 50;
+	struct timeval tv = {(time_t)((next - now) / 1000), (suseconds_t)((next - now) % 1000) * 1000};
+	evtimer_add(rt->cal_ev, &tv);
+}
+
+static void on_cal(evutil_socket_t fd, short what, void *arg)
+{
+	struct rt *rt = arg;
+	(void)fd;
+	(void)what;
+	rt_tick(rt);
+	targets_calendars(rt, true);
+	arm_cal(rt);
+}
+
 struct rt *rt_new(struct event_base *base, const struct cl_config *cfg,
 		  const struct terr_index *ti, const struct rt_hooks *hooks, void *hook_arg)
 {
@@ -639,6 +708,14 @@ struct rt *rt_new(struct event_base *base, const struct cl_config *cfg,
 			rt->n_serving[terr] = n + 1;
 		}
 	}
+	for (uint32_t i = 0; i < rt->n_targets && !rt->cal_ev; i++) {
+		if (rt->targets[i].cfg->calendar < 0)
+			continue;
+		if (!(rt->cal_ev = evtimer_new(base, on_cal, rt)))
+			goto fail;
+		targets_calendars(rt, false); /* no queue, no call yet */
+		arm_cal(rt);
+	}
 	return rt;
 fail:
 	rt_free(rt);
@@ -677,6 +754,8 @@ void rt_free(struct rt *rt)
 		free(e);
 	}
 	rt_queues_free(rt);
+	if (rt->cal_ev)
+		event_free(rt->cal_ev);
 	free(rt->cals);
 	size_t nt = rt->cfg->n_territories;
 	for (size_t i = 0; rt->serving && i < nt; i++)
@@ -716,22 +795,6 @@ static bool valid_str(const char *s, bool required)
 static bool has_prefix(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* Whether the calendar of the call's territory is open now. Asked of the
- * time-zone database at most once a minute per calendar. */
-static bool terr_open(struct rt *rt, int terr)
-{
-	int k = terr >= 0 ? rt->cfg->territories[terr].calendar : -1;
-	if (k < 0 || !rt->cals)
-		return true;
-	struct rt_cal *s = &rt->cals[k];
-	uint64_t now = rt_now_wall(rt);
-	if (now >= s->until_ms || now + 60000 < s->until_ms) { /* or the clock stepped back */
-		s->open = cal_open_at(&rt->cfg->calendars[k], (time_t)(now / 1000));
-		s->until_ms = (now / 60000 + 1) * 60000;
-	}
-	return s->open;
 }
 
 static const struct cfg_plan *plan_match(struct rt *rt, const struct rt_call *c)
@@ -1271,6 +1334,7 @@ void rt_target_info(const struct rt *rt, const struct rt_target *t, struct rt_ta
 	o->last_end_ms = t->last_end_wall;
 	o->available = target_available(t);
 	o->draining = t->draining;
+	o->closed = t->closed;
 	o->session = t->session;
 	o->closure = t->closure;
 	o->penalty = t->penalty;

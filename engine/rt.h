@@ -159,6 +159,7 @@ struct rt_target_info {
 	uint64_t last_end_ms;     /* wall clock of the last call end, 0 = none */
 	bool available;           /* could take a call now */
 	bool draining;
+	bool closed;              /* its calendar is closed now: no calls */
 	void *session;            /* as given to rt_target_login, may be NULL */
 	double closure;           /* closure rate the strategies use */
 	double penalty;           /* contract penalty factor, 1 = none */
@@ -316,6 +317,10 @@ int rt_target_set_performance(struct rt *rt, const char *target_id, double closu
 			      double penalty);
 /* Drain: no new calls, current ones finish. */
 int rt_target_drain(struct rt *rt, const char *target_id, bool drain);
+/* Read every calendar again now (the router does every minute by itself):
+ * targets whose calendar closed take no new calls, those whose calendar
+ * opened serve the calls waiting for them. */
+void rt_calendars_refresh(struct rt *rt);
 /* The session went away: every target bound to it is unbound and logged out. */
 void rt_session_gone(struct rt *rt, void *session);
 

@@ -66,6 +66,7 @@ struct rt_target {
 	enum rt_target_state state; /* LOGGED_OUT, READY or NOT_READY */
 	bool paused;            /* resting after a miss */
 	bool draining;
+	bool closed;            /* its calendar is closed now */
 	bool needs_accept;      /* copies of cfg fields read on every decision */
 	uint32_t active;        /* seats held: reserved + connected + wrap-up */
 	uint32_t capacity;
@@ -176,6 +177,7 @@ struct rt {
 	uint64_t call_seq, resv_seq, offer_seq;
 	uint64_t now_mono, now_wall;    /* µs (never decreasing) and ms, read by rt_tick */
 	struct rt_cal *cals;            /* per calendar of the config: its state, cached */
+	struct event *cal_ev;           /* each minute: targets' calendars (none without) */
 	size_t event_size;              /* struct event, allocated inside each call */
 	uint64_t rng;
 	double avg_handle_ms;           /* EWMA, for the estimated wait */
@@ -190,7 +192,7 @@ struct rt {
 
 static inline bool rt_target_available(const struct rt_target *t)
 {
-	return t->state == RT_TARGET_READY && !t->paused && !t->draining &&
+	return t->state == RT_TARGET_READY && !t->paused && !t->draining && !t->closed &&
 	       t->active < t->capacity && (!t->needs_accept || t->session);
 }
 

@@ -746,6 +746,8 @@ static const struct bad bad_cases[] = {
 	 "calendars[1].name: duplicate calendar \"c\""},
 	{AUTH SKILLS PLANS "territories:\n  - {name: de, calendar: nope} #<\n",
 	 "territories[0].calendar: unknown calendar \"nope\""},
+	{AUTH SKILLS TERRS PLANS "reps:\n  - {id: r, territories: [de], calendar: nope} #<\n",
+	 "reps[0].calendar: unknown calendar \"nope\""},
 };
 
 /* Calendars: days, ranges past midnight, holidays; territories inherit
@@ -767,6 +769,9 @@ static void test_calendars(void **state)
 		"  - {name: de, phone: [\"+49\"], calendar: office}\n"
 		"  - {name: de-south, parent: de, postal: [\"8\"]}\n"
 		"  - {name: at, phone: [\"+43\"]}\n"
+		"reps:\n"
+		"  - {id: r1, territories: [de], calendar: closed}\n"
+		"  - {id: r2, territories: [de]}\n"
 		"plans:\n"
 		"  - {name: night, match: {open: false}, steps: [{action: callback}]}\n"
 		"  - {name: day, match: {open: true, segment: [soho]}, steps: [{}]}\n"
@@ -801,6 +806,8 @@ static void test_calendars(void **state)
 	assert_int_equal(cfg->plans[0].match.open, 0);
 	assert_int_equal(cfg->plans[1].match.open, 1);
 	assert_int_equal(cfg->plans[2].match.open, -1);
+	assert_int_equal(cfg->targets[0].calendar, 1);
+	assert_int_equal(cfg->targets[1].calendar, -1);
 	cl_config_free(cfg);
 }
 

@@ -318,6 +318,48 @@ static void test_calendar_plans(void **state)
 	fx_free(f);
 }
 
+/* A target whose calendar is closed takes no calls; when it opens it
+ * serves the calls that waited for it. */
+static void test_calendar_targets(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(
+		CFG_HEAD
+		"calendars:\n"
+		"  - {name: shop, timezone: Europe/Vienna, hours: {daily: ['00:00-24:00']}}\n"
+		"partners:\n"
+		"  - {id: p1, territories: [de], skills: {printers: 3}, sip: 'sip:p1@x', token: t1,\n"
+		"     calendar: shop}\n"
+		"plans:\n"
+		"  - name: all\n"
+		"    steps:\n"
+		"      - {targets: partners, territory: any}\n");
+	assert_false(tinfo(f, "p1").closed);
+	assert_int_equal(offer(f, "c1", "+4930123", NULL, "printers", 0), 0);
+	assert_int_equal(call_state(f, "c1"), RT_CALL_RESERVED);
+	finish(f, "c1");
+
+	/* Closed (the test edits the calendar it lent the router). */
+	struct cfg_calendar *cal = &f->cfg->calendars[0];
+	for (int d = 0; d < 7; d++)
+		cal->n_hours[d] = 0;
+	rt_calendars_refresh(f->rt);
+	assert_true(tinfo(f, "p1").closed);
+	assert_false(tinfo(f, "p1").available);
+	assert_int_equal(tinfo(f, "p1").state, RT_TARGET_READY); /* its own state stays */
+	assert_int_equal(offer(f, "c2", "+4930123", NULL, "printers", 0), 0);
+	assert_int_equal(call_state(f, "c2"), RT_CALL_QUEUED);
+
+	/* Open again: the waiting call goes to it at once. */
+	for (int d = 0; d < 7; d++)
+		cal->n_hours[d] = 1;
+	rt_calendars_refresh(f->rt);
+	assert_false(tinfo(f, "p1").closed);
+	assert_int_equal(call_state(f, "c2"), RT_CALL_RESERVED);
+	assert_string_equal(last(f, REC_ROUTE)->call, "c2");
+	fx_free(f);
+}
+
 static void test_skill_filter(void **state)
 {
 	(void)state;
@@ -1215,6 +1257,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_route_and_lifecycle),
 		cmocka_unit_test(test_calendar_plans),
+		cmocka_unit_test(test_calendar_targets),
 		cmocka_unit_test(test_skill_filter),
 		cmocka_unit_test(test_queue_then_login),
 		cmocka_unit_test(test_priority_then_age),
