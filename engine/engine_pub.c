@@ -90,6 +90,7 @@ static void fill_target(const struct rt *rt, const struct rt_target *t, struct p
 		.capacity = ti.capacity,
 		.calls_today = (uint32_t)ti.answered,
 		.last_end_ms = ti.last_end_ms,
+		.closed = ti.closed,
 	};
 }
 

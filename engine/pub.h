@@ -112,6 +112,7 @@ struct pub_target {
 	uint32_t capacity;
 	uint32_t calls_today;
 	uint64_t last_end_ms;  /* wall clock of the last call's end, 0 = none */
+	bool closed;           /* its calendar is closed: it takes no calls */
 };
 
 /* A queue: calls waiting for one kind of target in one territory. */

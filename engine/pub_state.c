@@ -386,6 +386,7 @@ static struct pub_rec *target_rec(struct pub *p, const struct pub_target *t, int
 	pub_recb_add_u64(&b, "capacity", t->capacity);
 	pub_recb_add_u64(&b, "calls_today", t->calls_today);
 	pub_recb_add_u64(&b, "last_end_ms", t->last_end_ms);
+	pub_recb_add(&b, "closed", t->closed ? "1" : "0", true);
 	pub_recb_add_u64(&b, "ts_ms", pub_now_ms(p));
 	return pub_rec_new(&b, err);
 }

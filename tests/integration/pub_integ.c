@@ -403,7 +403,7 @@ static void test_state(void **state)
 	assert_true(run_until(f->base, is_connected, p, 5000));
 	struct pub_target t = {.id = "rep-1", .name = "Ann", .kind = "rep", .state = "not_ready",
 			       .reason = "lunch", .since_ms = 111, .active = 0, .capacity = 1,
-			       .calls_today = 7, .last_end_ms = 99};
+			       .calls_today = 7, .last_end_ms = 99, .closed = true};
 	assert_int_equal(pub_target(p, &t), 0);
 	struct pub_queue q = {.name = "de/partners", .territory = "de", .waiting = 3,
 			      .available = 0, .members = 12, .oldest_ms = 5,
@@ -434,7 +434,8 @@ static void test_state(void **state)
 	assert_string_equal(hget(f->rc, "t:target:rep-1", "capacity", b, sizeof b), "1");
 	assert_string_equal(hget(f->rc, "t:target:rep-1", "calls_today", b, sizeof b), "7");
 	assert_string_equal(hget(f->rc, "t:target:rep-1", "last_end_ms", b, sizeof b), "99");
-	assert_int_equal(cmd_int(f->rc, "HLEN t:target:rep-1"), 11);
+	assert_string_equal(hget(f->rc, "t:target:rep-1", "closed", b, sizeof b), "1");
+	assert_int_equal(cmd_int(f->rc, "HLEN t:target:rep-1"), 12);
 	assert_int_equal(cmd_int(f->rc, "SISMEMBER t:targets rep-1"), 1);
 	assert_string_equal(hget(f->rc, "t:queue:de/partners", "waiting", b, sizeof b), "3");
 	assert_string_equal(hget(f->rc, "t:queue:de/partners", "members", b, sizeof b), "12");
