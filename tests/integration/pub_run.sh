@@ -11,6 +11,10 @@
 #   on the same port and directory, or to stall it (SIGSTOP) and let it go
 #   on (SIGCONT). The PID is kept in DIR/redis.pid, so the trap of the outer
 #   run kills whichever server is current.
+# pub_run.sh --ctl start-free DIR -
+#   Start one on a free port and print the port: tried from a start that
+#   differs per run, so that a test which kills its server and starts it
+#   again on the same port does not find a concurrent test's there.
 set -u
 
 redis_alive() {
@@ -47,6 +51,18 @@ redis_start() { # DIR PORT -> 0 when it answers PING
 	return 1
 }
 
+redis_start_free() { # DIR -> prints the port; 0 when one started
+	port=$((20000 + $$ % 9000))
+	tries=0
+	until redis_start "$1" "$port"; do
+		tries=$((tries + 1))
+		[ $tries -lt 20 ] || return 1
+		port=$((port + 37 * tries))
+		[ $port -lt 30000 ] || port=$((port - 10000))
+	done
+	echo "$port"
+}
+
 redis_kill() { # DIR
 	pid=$(cat "$1/redis.pid" 2>/dev/null) || return 0
 	kill -KILL "$pid" 2>/dev/null
@@ -59,9 +75,10 @@ redis_kill() { # DIR
 }
 
 if [ "${1:-}" = "--ctl" ]; then
-	[ $# -eq 4 ] || { echo "usage: $0 --ctl start|kill|stop|cont DIR PORT" >&2; exit 2; }
+	[ $# -eq 4 ] || { echo "usage: $0 --ctl start|start-free|kill|stop|cont DIR PORT" >&2; exit 2; }
 	case $2 in
 	start) redis_start "$3" "$4" ;;
+	start-free) redis_start_free "$3" ;;
 	kill) redis_kill "$3" ;;
 	stop) kill -STOP "$(cat "$3/redis.pid")" ;;
 	cont) kill -CONT "$(cat "$3/redis.pid")" ;;
@@ -88,18 +105,11 @@ trap 'exit 130' INT
 trap 'exit 141' PIPE
 trap 'exit 143' TERM
 
-# A free port: try from a start that differs per run until one binds.
-port=$((20000 + $$ % 30000))
-tries=0
-until redis_start "$dir" "$port"; do
-	tries=$((tries + 1))
-	if [ $tries -ge 20 ]; then
-		echo "$0: could not start redis-server" >&2
-		cat "$dir/redis.log" >&2 2>/dev/null
-		exit 1
-	fi
-	port=$((port + 1))
-done
+if ! port=$(redis_start_free "$dir"); then
+	echo "$0: could not start redis-server" >&2
+	cat "$dir/redis.log" >&2 2>/dev/null
+	exit 1
+fi
 
 test_bin=$1
 shift

@@ -44,13 +44,7 @@ fail() {
 	exit 1
 }
 
-# From a start that differs per run: a test that kills its server and starts
-# it again on the same port must not find a concurrent test on it.
-port=
-for p in $(seq $((20000 + $$ % 9000)) 37 29999) $(seq 20000 37 29999); do
-	if $ctl start "$dir" "$p"; then port=$p; break; fi
-done
-[ -n "$port" ] || fail "no redis-server could start"
+port=$($ctl start-free "$dir" -) || fail "no redis-server could start"
 rcli() { redis-cli -h 127.0.0.1 -p "$port" --raw "$@"; }
 
 calls=400

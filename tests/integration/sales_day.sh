@@ -58,12 +58,7 @@ fail() {
 }
 command -v jq >/dev/null 2>&1 || { echo "$0: jq not found" >&2; exit 1; }
 
-# From a start that differs per run (see run_engine_redis.sh).
-port=
-for p in $(seq $((20011 + $$ % 9000)) 37 29999) $(seq 20011 37 29999); do
-	if $ctl start "$dir" "$p"; then port=$p; break; fi
-done
-[ -n "$port" ] || fail "no redis-server could start"
+port=$($ctl start-free "$dir" -) || fail "no redis-server could start"
 rcli() { redis-cli -h 127.0.0.1 -p "$port" --raw "$@"; }
 
 "$daemon" --config "$config" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
