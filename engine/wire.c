@@ -49,7 +49,12 @@ static int frame_next(struct evbuffer *in, uint32_t max_frame, uint32_t *frame_l
 	return 1;
 }
 
-int wire_read(struct evbuffer *in, uint32_t max_frame, wire_env **env, uint32_t *frame_len)
+static wire_env *env_unpack(struct wire_arena *a, size_t n, const uint8_t *p);
+
+/* Decode the next whole frame of in: into arena a, or with malloc when a is
+ * NULL. What wire_read and wire_read_arena return. */
+static int frame_take(struct evbuffer *in, uint32_t max_frame, struct wire_arena *a,
+		      wire_env **env, uint32_t *frame_len)
 {
 	unsigned char *p;
 	uint32_t len;
@@ -57,12 +62,17 @@ int wire_read(struct evbuffer *in, uint32_t max_frame, wire_env **env, uint32_t 
 
 	if (rc <= 0)
 		return rc;
-	wire_env *m = closeloop__v1__envelope__unpack(NULL, len, p);
+	wire_env *m = a ? env_unpack(a, len, p) : closeloop__v1__envelope__unpack(NULL, len, p);
 	evbuffer_drain(in, WIRE_HDR + len);
 	if (!m)
 		return -WIRE_EDECODE;
 	*env = m;
 	return 1;
+}
+
+int wire_read(struct evbuffer *in, uint32_t max_frame, wire_env **env, uint32_t *frame_len)
+{
+	return frame_take(in, max_frame, NULL, env, frame_len);
 }
 
 void wire_env_free(wire_env *env)
@@ -274,18 +284,7 @@ generic:
 int wire_read_arena(struct evbuffer *in, uint32_t max_frame, struct wire_arena *a,
 		    wire_env **env, uint32_t *frame_len)
 {
-	unsigned char *p;
-	uint32_t len;
-	int rc = frame_next(in, max_frame, frame_len, &p, &len);
-
-	if (rc <= 0)
-		return rc;
-	wire_env *m = env_unpack(a, len, p);
-	evbuffer_drain(in, WIRE_HDR + len);
-	if (!m)
-		return -WIRE_EDECODE;
-	*env = m;
-	return 1;
+	return frame_take(in, max_frame, a, env, frame_len);
 }
 
 int wire_write_fast(struct evbuffer *out, wire_env *env)
