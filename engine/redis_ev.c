@@ -48,22 +48,17 @@ static void run(struct redis_ev *e, void (*fn)(redisAsyncContext *), bool writin
 		ev_release(e);
 }
 
-static void on_read(evutil_socket_t fd, short what, void *arg)
+/* The read and the write event. */
+static void on_io(evutil_socket_t fd, short what, void *arg)
 {
 	struct redis_ev *e = arg;
 	(void)fd;
-	(void)what;
-	if (e->ac)
-		run(e, redisAsyncHandleRead, false);
-}
-
-static void on_write(evutil_socket_t fd, short what, void *arg)
-{
-	struct redis_ev *e = arg;
-	(void)fd;
-	(void)what;
-	if (e->ac)
+	if (!e->ac)
+		return;
+	if (what & EV_WRITE)
 		run(e, redisAsyncHandleWrite, true);
+	else
+		run(e, redisAsyncHandleRead, false);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -152,8 +147,8 @@ int redis_ev_attach(redisAsyncContext *ac, struct event_base *base, int prio,
 	e->ac = ac;
 	e->stalls = stalls;
 	int fd = ac->c.fd;
-	e->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_read, e);
-	e->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_write, e);
+	e->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_io, e);
+	e->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_io, e);
 	e->flush = event_new(base, -1, 0, on_flush, e);
 	if (!e->rev || !e->wev || !e->flush) {
 		if (e->rev)
