@@ -582,10 +582,8 @@ static bool terr_open(struct rt *rt, int terr)
  * the cached states expire). */
 static void targets_calendars(struct rt *rt, bool notify)
 {
-	for (uint32_t i = 0; i < rt->n_targets; i++) {
-		struct rt_target *t = &rt->targets[i];
-		if (t->cfg->calendar < 0)
-			continue;
+	for (uint32_t i = 0; i < rt->n_cal_targets; i++) {
+		struct rt_target *t = &rt->targets[rt->cal_targets[i]];
 		bool closed = !cal_is_open(rt, t->cfg->calendar);
 		if (closed == t->closed)
 			continue;
@@ -708,9 +706,16 @@ struct rt *rt_new(struct event_base *base, const struct cl_config *cfg,
 			rt->n_serving[terr] = n + 1;
 		}
 	}
-	for (uint32_t i = 0; i < rt->n_targets && !rt->cal_ev; i++) {
+	/* Only the targets with a calendar are read each minute. */
+	for (uint32_t i = 0; i < rt->n_targets; i++) {
 		if (rt->targets[i].cfg->calendar < 0)
 			continue;
+		if (!rt->cal_targets &&
+		    !(rt->cal_targets = malloc(rt->n_targets * sizeof *rt->cal_targets)))
+			goto fail;
+		rt->cal_targets[rt->n_cal_targets++] = i;
+	}
+	if (rt->n_cal_targets) {
 		if (!(rt->cal_ev = evtimer_new(base, on_cal, rt)))
 			goto fail;
 		targets_calendars(rt, false); /* no queue, no call yet */
@@ -756,6 +761,7 @@ void rt_free(struct rt *rt)
 	rt_queues_free(rt);
 	if (rt->cal_ev)
 		event_free(rt->cal_ev);
+	free(rt->cal_targets);
 	free(rt->cals);
 	size_t nt = rt->cfg->n_territories;
 	for (size_t i = 0; rt->serving && i < nt; i++)

@@ -178,6 +178,8 @@ struct rt {
 	uint64_t now_mono, now_wall;    /* µs (never decreasing) and ms, read by rt_tick */
 	struct rt_cal *cals;            /* per calendar of the config: its state, cached */
 	struct event *cal_ev;           /* each minute: targets' calendars (none without) */
+	uint32_t *cal_targets;          /* indexes of the targets with a calendar */
+	uint32_t n_cal_targets;
 	size_t event_size;              /* struct event, allocated inside each call */
 	uint64_t rng;
 	double avg_handle_ms;           /* EWMA, for the estimated wait */
